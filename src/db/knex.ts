@@ -1,0 +1,52 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
+import pg from 'pg';
+import type { PGlite } from '@electric-sql/pglite';
+import type { Config } from '../config.js';
+import { migrationSource } from './migrations.js';
+
+export type Db = Knex;
+/** Either the root connection or a transaction; every query function accepts one so transactions are threaded down. */
+export type Queryable = Knex | Knex.Transaction;
+
+// int8 (count(*), identity ids) arrives as a string from pg and as a number from PGlite: align on number.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
+
+const common = {
+  migrations: { migrationSource, tableName: 'knex_migrations' },
+  acquireConnectionTimeout: 10_000,
+} satisfies Partial<Knex.Config>;
+
+export function createDb(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'databasePoolMax'>): Db {
+  if (config.databaseUrl) {
+    return knexFactory({
+      client: 'pg',
+      connection: config.databaseUrl,
+      pool: { min: 0, max: config.databasePoolMax },
+      ...common,
+    });
+  }
+  const dir = path.join(config.dataDir, 'pglite');
+  fs.mkdirSync(dir, { recursive: true });
+  // knex-pglite forces a single connection and rejects a `pool` key.
+  return knexFactory({ client: ClientPgLite, connection: { filename: dir }, ...common });
+}
+
+/** Wrap an already-open PGlite instance (tests clone a migrated template into one per file). */
+export function createDbFromPglite(pglite: PGlite, acquireConnectionTimeout = 5_000): Db {
+  return knexFactory({
+    client: ClientPgLite,
+    connection: (() => ({ pglite })) as object,
+    ...common,
+    acquireConnectionTimeout,
+  });
+}
+
+export async function migrateLatest(db: Db): Promise<string[]> {
+  const [, names] = (await db.migrate.latest()) as [number, string[]];
+  return names;
+}
+
+export const isPglite = (db: Db): boolean => db.client.config.client === ClientPgLite;
