@@ -28,6 +28,8 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'must look like 100kb or 1mb').default('1mb'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  SESSION_ABSOLUTE_TTL_HOURS: z.coerce.number().positive().max(24 * 365).default(24 * 7),
+  SESSION_IDLE_TTL_MINUTES: z.coerce.number().positive().max(60 * 24 * 365).default(60 * 24),
   TRUST_PROXY: z
     .enum(['true', 'false'])
     .default('false')
@@ -46,6 +48,8 @@ export type Config = Readonly<{
   bodyLimit: string;
   shutdownTimeoutMs: number;
   trustProxy: boolean;
+  sessionAbsoluteTtlMs: number;
+  sessionIdleTtlMs: number;
 }>;
 
 export class ConfigError extends Error {
@@ -74,6 +78,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: e.BODY_LIMIT,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     trustProxy: e.TRUST_PROXY,
+    sessionAbsoluteTtlMs: e.SESSION_ABSOLUTE_TTL_HOURS * 3_600_000,
+    sessionIdleTtlMs: e.SESSION_IDLE_TTL_MINUTES * 60_000,
   });
 }
 

@@ -2,16 +2,47 @@ import type { Config } from './config.js';
 import type { Db } from './db/knex.js';
 import type { Logger } from './logger.js';
 import { createServiceTokenQueries } from './db/queries/service-tokens.js';
+import { createSessionQueries } from './db/queries/sessions.js';
 import { createServiceTokenService } from './services/service-tokens.js';
+import { createSessionService } from './services/sessions.js';
+import { createAuthzService } from './services/authz.js';
+import { createOrgService } from './services/orgs.js';
+import { createUserService } from './services/users.js';
+import { createMemberService } from './services/members.js';
+import { createRoleService } from './services/roles.js';
+import { createTeamService } from './services/teams.js';
+import { createProjectService } from './services/projects.js';
+import { createAccessService } from './services/access.js';
+import { createInviteService } from './services/invites.js';
+import { createAuditEventService } from './services/audit-events.js';
+import { createMfaService } from './services/mfa.js';
+
+/** What every service factory receives. Services that need another service take it as an explicit extra argument. */
+export type CoreDeps = { config: Config; db: Db; logger: Logger };
 
 /** The one wiring point: queries (SQL only) and services (domain rules) built once per process. */
-export function createContext(deps: { config: Config; db: Db; logger: Logger }) {
-  const { db } = deps;
+export function createContext(deps: CoreDeps) {
+  const { db, config } = deps;
   const queries = {
     serviceTokens: createServiceTokenQueries(db),
+    sessions: createSessionQueries(db),
   };
+  const authz = createAuthzService(db);
+  const sessions = createSessionService(db, config, queries.sessions);
   const services = {
     serviceTokens: createServiceTokenService(db, queries.serviceTokens),
+    sessions,
+    authz,
+    orgs: createOrgService(deps),
+    users: createUserService(deps),
+    members: createMemberService(deps),
+    roles: createRoleService(deps),
+    teams: createTeamService(deps),
+    projects: createProjectService(deps),
+    access: createAccessService(deps),
+    invites: createInviteService(deps),
+    auditEvents: createAuditEventService(deps),
+    mfa: createMfaService(deps),
   };
   return { ...deps, queries, services };
 }
