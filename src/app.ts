@@ -7,6 +7,8 @@ import { createMetrics } from './http/metrics.js';
 import { healthRouter } from './http/health.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { adminRouter } from './admin/router.js';
+import { scimRouter } from './scim/router.js';
+import { samlRouter } from './saml/router.js';
 
 /** Builds the express app; never listens and never reads the environment (tests call it directly). */
 export function buildApp(ctx: AppContext): express.Express {
@@ -31,10 +33,12 @@ export function buildApp(ctx: AppContext): express.Express {
   );
   app.use(helmet());
   app.use(metrics.middleware);
-  app.use(express.json({ limit: config.bodyLimit, type: ['application/json', 'application/*+json'] }));
+  // Body parsers live in each router: SCIM and SAML have their own content types, limits and error shapes.
 
   app.use(healthRouter(db, metrics.registry));
   app.use('/api/v1', adminRouter(ctx));
+  app.use('/scim/v2', scimRouter(ctx));
+  app.use('/sso', samlRouter(ctx));
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

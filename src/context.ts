@@ -16,6 +16,9 @@ import { createAccessService } from './services/access.js';
 import { createInviteService } from './services/invites.js';
 import { createAuditEventService } from './services/audit-events.js';
 import { createMfaService } from './services/mfa.js';
+import { createScimDirectoryService } from './services/scim-directories.js';
+import { createDomainService } from './services/domains.js';
+import { createSsoConnectionService } from './services/sso-connections.js';
 
 /** What every service factory receives. Services that need another service take it as an explicit extra argument. */
 export type CoreDeps = { config: Config; db: Db; logger: Logger };
@@ -43,6 +46,9 @@ export function createContext(deps: CoreDeps) {
     invites: createInviteService(deps),
     auditEvents: createAuditEventService(deps),
     mfa: createMfaService(deps),
+    scimDirectories: createScimDirectoryService(deps),
+    domains: createDomainService(deps),
+    ssoConnections: createSsoConnectionService(deps),
   };
   return { ...deps, queries, services };
 }

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import express, { Router } from 'express';
 import type { AppContext } from '../context.js';
 import { authenticate } from '../http/authenticate.js';
 import { serviceTokenRoutes } from './service-tokens.js';
@@ -13,11 +13,15 @@ import { accessRoutes } from './access.js';
 import { invitesRoutes } from './invites.js';
 import { auditEventsRoutes } from './audit-events.js';
 import { mfaRoutes } from './mfa.js';
+import { scimDirectoriesRoutes } from './scim-directories.js';
+import { domainsRoutes } from './domains.js';
+import { ssoConnectionsRoutes } from './sso-connections.js';
 
 /** `/api/v1`: every route behind bearer authentication (service token or user session). */
 export function adminRouter(ctx: AppContext): Router {
   const router = Router();
   router.use(authenticate(ctx));
+  router.use(express.json({ limit: ctx.config.bodyLimit, type: ['application/json', 'application/*+json'] }));
   serviceTokenRoutes(router, ctx);
   sessionsRoutes(router, ctx);
   orgsRoutes(router, ctx);
@@ -30,5 +34,8 @@ export function adminRouter(ctx: AppContext): Router {
   invitesRoutes(router, ctx);
   auditEventsRoutes(router, ctx);
   mfaRoutes(router, ctx);
+  scimDirectoriesRoutes(router, ctx);
+  domainsRoutes(router, ctx);
+  ssoConnectionsRoutes(router, ctx);
   return router;
 }
