@@ -7,6 +7,7 @@ import { createLogger } from '../../src/logger.js';
 import { createTestDb, type Backend, type TestDb } from './db.js';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+export const TEST_SECRET_KEY = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
 
 export type TestApp = {
   backend: Backend;
@@ -23,7 +24,13 @@ export type TestApp = {
 /** The real app (buildApp) on a fresh per-file database; no listen, no environment. */
 export async function createTestApp(backend: Backend, env: Record<string, string> = {}): Promise<TestApp> {
   const testDb = await createTestDb(backend);
-  const config: Config = loadConfig({ LOG_LEVEL: 'silent', PUBLIC_URL: 'http://sp.test', ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...env });
+  const config: Config = loadConfig({
+    LOG_LEVEL: 'silent',
+    PUBLIC_URL: 'http://sp.test',
+    ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    SECRET_KEY: TEST_SECRET_KEY,
+    ...env,
+  });
   const ctx = createContext({ config, db: testDb.db, logger: createLogger(config.logLevel) });
   await ctx.services.serviceTokens.bootstrap(config.adminToken);
   const app = buildApp(ctx);
