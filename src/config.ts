@@ -30,6 +30,9 @@ const EnvSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   SESSION_ABSOLUTE_TTL_HOURS: z.coerce.number().positive().max(24 * 365).default(24 * 7),
   SESSION_IDLE_TTL_MINUTES: z.coerce.number().positive().max(60 * 24 * 365).default(60 * 24),
+  SECRET_KEY: optionalString.refine((v) => v === undefined || /^[0-9a-f]{64}$/i.test(v) || Buffer.from(v, 'base64').length === 32, {
+    message: 'must be 32 bytes as 64 hex characters or base64 (e.g. `openssl rand -hex 32`)',
+  }),
   TRUST_PROXY: z
     .enum(['true', 'false'])
     .default('false')
@@ -50,6 +53,8 @@ export type Config = Readonly<{
   trustProxy: boolean;
   sessionAbsoluteTtlMs: number;
   sessionIdleTtlMs: number;
+  /** raw SECRET_KEY (parse with parseSecretKey in src/auth/secret-box.ts); encrypts secrets at rest */
+  secretKey: string | undefined;
 }>;
 
 export class ConfigError extends Error {
@@ -80,6 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: e.TRUST_PROXY,
     sessionAbsoluteTtlMs: e.SESSION_ABSOLUTE_TTL_HOURS * 3_600_000,
     sessionIdleTtlMs: e.SESSION_IDLE_TTL_MINUTES * 60_000,
+    secretKey: e.SECRET_KEY,
   });
 }
 
@@ -90,6 +96,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     databaseUrl: config.databaseUrl ? redactUrl(config.databaseUrl) : undefined,
     database: config.databaseUrl ? 'postgresql' : `pglite (${path.join(config.dataDir, 'pglite')})`,
     adminToken: config.adminToken ? '(set, hidden)' : undefined,
+    secretKey: config.secretKey ? '(set, hidden)' : undefined,
   };
 }
 
