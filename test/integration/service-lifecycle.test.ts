@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startService, type RunningService } from '../../src/server.js';
 import { createTestDb, testBackends } from '../helpers/db.js';
+import { TEST_SECRET_KEY } from '../helpers/app.js';
 
 const ADMIN = 'lifecycle-admin-token-0123456789';
 
@@ -100,6 +101,7 @@ for (const backend of testBackends()) {
         DATA_DIR: dataDir,
         ...(testDb?.url ? { DATABASE_URL: testDb.url } : {}),
         SHUTDOWN_TIMEOUT_MS: '5000',
+        SECRET_KEY: TEST_SECRET_KEY,
       });
       // the per-file database only provides the URL; the service opens its own pool and migrates it
       await testDb?.db.destroy();
