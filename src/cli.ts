@@ -3,6 +3,8 @@ import { ConfigError, describeConfig, loadConfig, type Config } from './config.j
 import { createContext } from './context.js';
 import { createDb, migrateLatest, type Db } from './db/knex.js';
 import { createLogger } from './logger.js';
+import { UUID_RE } from './http/params.js';
+import { PRODUCT_AMR } from './services/sessions.js';
 
 /**
  * Operator commands. With the embedded database the CLI opens the same data
@@ -55,6 +57,30 @@ token
       const ctx = createContext({ config, db, logger: createLogger('silent') });
       const created = await ctx.services.serviceTokens.create(opts.name, { type: 'system', id: 'cli' });
       console.log(JSON.stringify(created, null, 2));
+    });
+  });
+
+const session = program.command('session').description('user sessions (local testing)');
+session
+  .command('create')
+  .description('open a session for a user and print its token (as the product would after checking a password)')
+  .requiredOption('--user <id|email>', 'the user, by id or email')
+  .option('--amr <methods>', `comma-separated authentication methods (${[...PRODUCT_AMR, 'otp'].join(', ')})`, 'pwd')
+  .action(async (opts: { user: string; amr: string }) => {
+    const amr = opts.amr.split(',').map((m) => m.trim()).filter(Boolean);
+    const allowed: readonly string[] = [...PRODUCT_AMR, 'otp'];
+    const unknown = amr.filter((m) => !allowed.includes(m));
+    if (!amr.length || unknown.length) throw new Error(`--amr: unknown method(s) ${unknown.join(', ') || '(none given)'}; use ${allowed.join(', ')}`);
+    await withDb(async (db, config) => {
+      await migrateLatest(db);
+      const ref = opts.user.trim();
+      const user = await db('users')
+        .where((w) => (UUID_RE.test(ref) ? w.where({ id: ref }) : w.whereRaw('lower(email) = lower(?)', [ref])))
+        .first('id');
+      if (!user) throw new Error(`no user ${opts.user}`);
+      const ctx = createContext({ config, db, logger: createLogger('silent') });
+      const { token, session: row, organizations } = await ctx.services.sessions.create({ userId: user.id, amr }, { type: 'system', id: 'cli' });
+      console.log(JSON.stringify({ token, sessionId: row.id, userId: row.user_id, amr: row.amr, expiresAt: row.expires_at, organizations }, null, 2));
     });
   });
 

@@ -33,6 +33,16 @@ const EnvSchema = z.object({
   SECRET_KEY: optionalString.refine((v) => v === undefined || /^[0-9a-f]{64}$/i.test(v) || Buffer.from(v, 'base64').length === 32, {
     message: 'must be 32 bytes as 64 hex characters or base64 (e.g. `openssl rand -hex 32`)',
   }),
+  MFA_TOTP_ISSUER: z.string().trim().min(1).max(64).default('Identity Service'),
+  MFA_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
+  MFA_LOCKOUT_MINUTES: z.coerce.number().positive().max(60 * 24).default(15),
+  DNS_SERVERS: optionalString.refine(
+    (v) => v === undefined || v.split(',').every((s) => /^(\[[0-9a-f:.]+\]|[0-9.]+|[0-9a-f:]+)(:\d{1,5})?$/i.test(s.trim())),
+    { message: 'must be a comma-separated list of IP[:port] (e.g. 127.0.0.1:5353,[::1]:53)' },
+  ),
+  SAML_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(600).default(60),
+  SAML_MAX_RESPONSE_BYTES: z.coerce.number().int().min(64 * 1024).max(50 * 1024 * 1024).default(2 * 1024 * 1024),
+  SSO_CODE_TTL_SECONDS: z.coerce.number().int().min(5).max(600).default(60),
   TRUST_PROXY: z
     .enum(['true', 'false'])
     .default('false')
@@ -55,6 +65,20 @@ export type Config = Readonly<{
   sessionIdleTtlMs: number;
   /** raw SECRET_KEY (parse with parseSecretKey in src/auth/secret-box.ts); encrypts secrets at rest */
   secretKey: string | undefined;
+  /** DNS servers for domain verification lookups (`ip` or `ip:port`); undefined = the system resolver */
+  dnsServers: string[] | undefined;
+  /** tolerated clock difference with SAML IdPs */
+  samlClockSkewMs: number;
+  /** largest accepted SAML POST body (urlencoded, base64): responses with many group claims are big */
+  samlMaxResponseBytes: number;
+  /** lifetime of the one-time code handed to the product after an SSO sign-in */
+  ssoCodeTtlMs: number;
+  /** issuer shown by authenticator apps (otpauth:// URI) */
+  mfaTotpIssuer: string;
+  /** failed MFA codes within the lockout window that lock verification */
+  mfaMaxFailures: number;
+  /** the lockout window and the lock's length */
+  mfaLockoutMs: number;
 }>;
 
 export class ConfigError extends Error {
@@ -86,6 +110,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sessionAbsoluteTtlMs: e.SESSION_ABSOLUTE_TTL_HOURS * 3_600_000,
     sessionIdleTtlMs: e.SESSION_IDLE_TTL_MINUTES * 60_000,
     secretKey: e.SECRET_KEY,
+    dnsServers: e.DNS_SERVERS?.split(',').map((s) => s.trim()),
+    samlClockSkewMs: e.SAML_CLOCK_SKEW_SECONDS * 1000,
+    samlMaxResponseBytes: e.SAML_MAX_RESPONSE_BYTES,
+    ssoCodeTtlMs: e.SSO_CODE_TTL_SECONDS * 1000,
+    mfaTotpIssuer: e.MFA_TOTP_ISSUER,
+    mfaMaxFailures: e.MFA_MAX_FAILURES,
+    mfaLockoutMs: e.MFA_LOCKOUT_MINUTES * 60_000,
   });
 }
 

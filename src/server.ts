@@ -5,11 +5,14 @@ import type { Config } from './config.js';
 import { createContext } from './context.js';
 import { createDb, migrateLatest, type Db } from './db/knex.js';
 import { createLogger, type Logger } from './logger.js';
+import { settleSecretKey } from './auth/secret-key.js';
 
 export type RunningService = { server: Server; address: AddressInfo; db: Db; stop(): Promise<void> };
 
 /** boot: database → migrations → first service token → app → listen. Returns a handle whose stop() drains and closes. */
-export async function startService(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningService> {
+export async function startService(given: Config, logger: Logger = createLogger(given.logLevel)): Promise<RunningService> {
+  const { config, generatedFile } = settleSecretKey(given);
+  if (generatedFile) logger.warn({ file: generatedFile }, 'SECRET_KEY was not set: generated one and stored it in this file (keep it with the data)');
   const db = createDb(config);
   try {
     const applied = await migrateLatest(db);

@@ -1,12 +1,19 @@
 import type { Config } from '../config.js';
-import type { Db } from '../db/knex.js';
+import type { Db, Queryable } from '../db/knex.js';
 import type { SessionQueries, SessionRow } from '../db/queries/sessions.js';
 import { digestsEqual, hashToken, mintToken } from '../auth/tokens.js';
-import type { AuditActor, UserPrincipal } from '../auth/principal.js';
+import { actorOf, type AuditActor, type Principal, type UserPrincipal } from '../auth/principal.js';
 import { recordAudit } from '../audit/record.js';
-import { notFound } from '../errors.js';
+import { forbidden, notFound } from '../errors.js';
+import { mfaState } from './authz.js';
 
 const TOUCH_INTERVAL_MS = 60_000;
+
+/**
+ * Methods the product's backend can vouch for when it opens a session. `sso` and `otp` are
+ * facts this service establishes itself (SAML ACS, TOTP verify), so a caller cannot claim them.
+ */
+export const PRODUCT_AMR = ['pwd', 'passkey', 'hwk', 'swk', 'email', 'sms'] as const;
 
 export type NewSession = {
   userId: string;
@@ -28,13 +35,96 @@ export function presentSession(row: SessionRow) {
   };
 }
 
+/** What decides a session's MFA standing: how it was authenticated, and which org's SSO signed it in. */
+type SessionFacts = { userId: string; amr: string[]; ssoOrgId: string | null };
+
 export function createSessionService(db: Db, config: Config, queries: SessionQueries) {
+  /** The user's organizations, each with whether this session satisfies the org's MFA policy. */
+  async function organizationsFor(session: SessionFacts, q: Queryable = db) {
+    const [orgs, enrolled] = await Promise.all([queries.organizationsOfUser(session.userId, q), queries.isMfaEnrolled(session.userId, q)]);
+    const now = Date.now();
+    return orgs.map((o) => ({
+      id: o.id,
+      slug: o.slug,
+      name: o.name,
+      role: o.role,
+      status: o.status,
+      mfa: mfaState(session, o.id, o, enrolled, now),
+    }));
+  }
+
+  async function describe(row: SessionRow, q: Queryable = db) {
+    const user = await q('users').where({ id: row.user_id }).first('id', 'email', 'name', 'avatar_url', 'status');
+    if (!user) throw notFound('User');
+    return {
+      user: { id: user.id, email: user.email, name: user.name, avatarUrl: user.avatar_url, status: user.status },
+      session: presentSession(row),
+      organizations: await organizationsFor({ userId: row.user_id, amr: row.amr, ssoOrgId: row.sso_org_id }, q),
+    };
+  }
+
   return {
+    organizationsFor,
+
+    /** Records a further authentication method on a live session (e.g. `otp` after a verified code). */
+    async addMethod(sessionId: string, method: 'otp', q: Queryable = db) {
+      const row = await queries.addAmr(sessionId, method, q);
+      if (!row) throw notFound('Session');
+      return row;
+    },
+
+    /** Who am I: the user, the calling session, and per org whether the session meets its MFA policy. */
+    async whoami(principal: UserPrincipal, q: Queryable = db) {
+      const row = await queries.findById(principal.sessionId, q);
+      if (!row) throw notFound('Session');
+      return describe(row, q);
+    },
+
+    /** Sign out: revokes the calling session (audited). */
+    async revokeCurrent(principal: UserPrincipal) {
+      await db.transaction(async (trx) => {
+        const revoked = await queries.revoke(principal.sessionId, trx);
+        if (!revoked) throw notFound('Session');
+        await recordAudit(trx, {
+          orgId: null,
+          actor: actorOf(principal),
+          action: 'session.revoked',
+          target: { type: 'session', id: principal.sessionId },
+          after: { userId: principal.userId, reason: 'sign_out' },
+        });
+      });
+    },
+
+    /**
+     * Revokes every live session of a user (audited): the product's backend (service token),
+     * or the user itself ("sign out everywhere"). Another user's id is refused before any lookup,
+     * so the answer tells nothing about that user.
+     */
+    async revokeAll(principal: Principal, userId: string) {
+      if (principal.kind === 'user' && principal.userId !== userId) {
+        throw forbidden('forbidden', 'A session may only revoke the sessions of its own user');
+      }
+      return db.transaction(async (trx) => {
+        const user = await trx('users').where({ id: userId }).first('id');
+        if (!user) throw notFound('User');
+        const revoked = await queries.revokeAllForUser(userId, trx);
+        await recordAudit(trx, {
+          orgId: null,
+          actor: actorOf(principal),
+          action: 'session.revoked_all',
+          target: { type: 'user', id: userId },
+          after: { revoked },
+        });
+        return { revoked };
+      });
+    },
+
     /** Opens a session (token returned once, stored hashed). Runs in the caller's transaction when given one. */
     async create(input: NewSession, actor: AuditActor, trx?: Parameters<typeof recordAudit>[0]) {
       const run = async (t: Parameters<typeof recordAudit>[0]) => {
         const user = await t('users').where({ id: input.userId }).first('id', 'status');
         if (!user) throw notFound('User');
+        if (user.status !== 'active') throw forbidden('user.suspended', 'The user is suspended and cannot sign in');
         const { token, hash } = mintToken('ses');
         const row = await queries.insert(
           {
@@ -54,7 +144,7 @@ export function createSessionService(db: Db, config: Config, queries: SessionQue
           target: { type: 'user', id: input.userId },
           after: { sessionId: row.id, amr: row.amr },
         });
-        return { token, session: row };
+        return { token, session: row, organizations: await organizationsFor({ userId: row.user_id, amr: row.amr, ssoOrgId: row.sso_org_id }, t) };
       };
       return trx ? run(trx) : db.transaction(run);
     },
