@@ -78,6 +78,13 @@ const uniqueMessages: Record<string, string> = {
   domains_verified_key: 'This domain is already verified by another organization',
   domains_org_domain_key: 'This domain is already registered for the organization',
   scim_users_user_name_key: 'userName is already in use in this directory',
+  scim_users_user_key: 'This person (same email) is already provisioned in this directory under another userName',
+  project_grants_user_key: 'This user already has a grant on the project',
+  project_grants_team_key: 'This team already has a grant on the project',
+  project_grants_role_key: 'This role already has a grant on the project',
+  project_grants_builtin_key: 'This role already has a grant on the project',
+  team_members_pkey: 'The user is already a member of this team',
+  memberships_pkey: 'The user is already a member of this organization',
 };
 
 export function isZodError(err: unknown): err is ZodError {
