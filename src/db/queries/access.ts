@@ -1,0 +1,132 @@
+import type { Queryable } from '../knex.js';
+
+export type GrantLevel = 'read' | 'write' | 'admin';
+
+/** One grant that applies to the user, with the names needed to explain it. */
+export type GrantFact = {
+  kind: 'direct' | 'team' | 'builtin_role' | 'member_role' | 'team_role';
+  grantId: string;
+  level: GrantLevel;
+  teamId: string | null;
+  teamName: string | null;
+  roleKey: string | null;
+};
+
+/** Every fact one access decision needs, for one (user, project, session?) pair. */
+export type AccessFactsRow = {
+  ord: number;
+  user_id: string;
+  project_id: string;
+  session_id: string | null;
+  /** null when the project does not exist */
+  org_id: string | null;
+  project_visibility: 'private' | 'internal' | 'public' | null;
+  org_visibility: 'private' | 'public' | null;
+  mfa_required: boolean | null;
+  mfa_grace_period_hours: number | null;
+  mfa_required_since: Date | null;
+  sso_required: boolean | null;
+  /** null when the user does not exist */
+  user_status: 'active' | 'suspended' | null;
+  membership_role: 'owner' | 'admin' | 'member' | 'viewer' | null;
+  membership_status: 'active' | 'suspended' | null;
+  mfa_enrolled: boolean;
+  /** the session, when one was named and it is a live session of this user */
+  live_session_id: string | null;
+  session_amr: string[] | null;
+  session_sso_org_id: string | null;
+  grants: GrantFact[];
+};
+
+/**
+ * The decision query. `pairs` is a relation (user_id, project_id, session_id, ord);
+ * everything else is gathered in the same statement so a decision, or a batch of
+ * them, is one round trip. Each grant branch starts from the user's side (their
+ * teams, their roles) and probes project_grants through its per-subject unique
+ * indexes (project_id, subject); `is not null` lets the planner use the partial ones.
+ */
+const FACTS_SQL = (pairs: string) => `
+with pairs as (${pairs})
+select c.ord, c.user_id, c.project_id, c.session_id,
+       p.org_id, p.visibility as project_visibility,
+       o.visibility as org_visibility, o.mfa_required, o.mfa_grace_period_hours, o.mfa_required_since, o.sso_required,
+       u.status as user_status,
+       m.role as membership_role, m.status as membership_status,
+       exists (select 1 from user_totp ut where ut.user_id = c.user_id and ut.confirmed_at is not null) as mfa_enrolled,
+       s.id as live_session_id, s.amr as session_amr, s.sso_org_id as session_sso_org_id,
+       coalesce(g.grants, '[]'::json) as grants
+  from pairs c
+  left join projects p on p.id = c.project_id
+  left join organizations o on o.id = p.org_id
+  left join users u on u.id = c.user_id
+  left join memberships m on m.org_id = p.org_id and m.user_id = c.user_id
+  left join sessions s on s.id = c.session_id and s.user_id = c.user_id and s.revoked_at is null and s.expires_at > now()
+  left join lateral (
+    select json_agg(json_build_object('kind', x.kind, 'grantId', x.grant_id, 'level', x.level,
+                                      'teamId', x.team_id, 'teamName', x.team_name, 'roleKey', x.role_key)
+                    order by x.kind, x.team_name, x.role_key) as grants
+      from (
+        select 'direct' as kind, gr.id as grant_id, gr.level, null::uuid as team_id, null::text as team_name, null::text as role_key
+          from project_grants gr
+         where gr.project_id = p.id and gr.org_id = p.org_id and gr.user_id = c.user_id and gr.user_id is not null
+        union all
+        select 'team', gr.id, gr.level, t.id, t.name, null
+          from team_members tm
+          join teams t on t.org_id = tm.org_id and t.id = tm.team_id
+          join project_grants gr on gr.project_id = p.id and gr.team_id = tm.team_id and gr.team_id is not null
+         where tm.org_id = p.org_id and tm.user_id = c.user_id
+        union all
+        select 'builtin_role', gr.id, gr.level, null, null, gr.builtin_role
+          from project_grants gr
+         where gr.project_id = p.id and gr.builtin_role = m.role and gr.builtin_role is not null
+        union all
+        select 'member_role', gr.id, gr.level, null, null, r.key
+          from membership_roles mr
+          join roles r on r.org_id = mr.org_id and r.id = mr.role_id
+          join project_grants gr on gr.project_id = p.id and gr.role_id = mr.role_id and gr.role_id is not null
+         where mr.org_id = p.org_id and mr.user_id = c.user_id
+        union all
+        select 'team_role', gr.id, gr.level, t.id, t.name, r.key
+          from team_members tm
+          join teams t on t.org_id = tm.org_id and t.id = tm.team_id
+          join team_roles tr on tr.org_id = tm.org_id and tr.team_id = tm.team_id
+          join roles r on r.org_id = tr.org_id and r.id = tr.role_id
+          join project_grants gr on gr.project_id = p.id and gr.role_id = tr.role_id and gr.role_id is not null
+         where tm.org_id = p.org_id and tm.user_id = c.user_id
+      ) x
+  ) g on true
+ order by c.ord`;
+
+export type AccessPair = { userId: string; projectId: string; sessionId?: string | null };
+
+export function createAccessQueries(db: Queryable) {
+  return {
+    /** Facts for any number of pairs in one statement, in input order (arrays are unnested with ordinality). */
+    async factsForPairs(pairs: readonly AccessPair[], q: Queryable = db): Promise<AccessFactsRow[]> {
+      if (pairs.length === 0) return [];
+      const result = await q.raw(
+        FACTS_SQL(
+          `select x.user_id, x.project_id, x.session_id, x.ord
+             from unnest(?::uuid[], ?::uuid[], ?::uuid[]) with ordinality as x(user_id, project_id, session_id, ord)`,
+        ),
+        // knex's typings omit nullable array elements; pg and PGlite both send null as SQL NULL in the array
+        [pairs.map((p) => p.userId), pairs.map((p) => p.projectId), pairs.map((p) => p.sessionId ?? null) as string[]],
+      );
+      return result.rows as AccessFactsRow[];
+    },
+
+    /** Facts for one user against every project of an org (the user's project list), ordered by project name. */
+    async factsForUserInOrg(orgId: string, userId: string, sessionId: string | null, q: Queryable = db): Promise<AccessFactsRow[]> {
+      const result = await q.raw(
+        FACTS_SQL(
+          `select ?::uuid as user_id, pr.id as project_id, ?::uuid as session_id,
+                  row_number() over (order by lower(pr.name), pr.id) as ord
+             from projects pr where pr.org_id = ?`,
+        ),
+        [userId, sessionId, orgId],
+      );
+      return result.rows as AccessFactsRow[];
+    },
+  };
+}
+export type AccessQueries = ReturnType<typeof createAccessQueries>;
