@@ -1,0 +1,229 @@
+import type { Queryable } from '../knex.js';
+import type { GroupRoleMapping } from './scim-directories.js';
+import { pgArray, type SqlPredicate } from './scim-users.js';
+
+export type ScimGroupRow = {
+  id: string;
+  org_id: string;
+  directory_id: string;
+  team_id: string;
+  display_name: string;
+  external_id: string | null;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+};
+
+export type GroupMemberRow = { team_id: string; id: string; user_name: string; display_name: string | null };
+
+/** Team names are at most 256 characters; SCIM displayNames may be longer (the full name stays on scim_groups). */
+export const teamNameOf = (displayName: string) => displayName.slice(0, 256);
+
+const BUILTIN_RANK: Record<string, number> = { viewer: 0, member: 1, admin: 2 };
+
+/**
+ * SQL for SCIM groups. Membership changes are set-based (one statement for any
+ * number of members: `unnest` of the SCIM ids, `= any(...)`), so a 10,000-member
+ * group costs a handful of statements, and concurrent PATCHes adding or removing
+ * different members never overwrite each other.
+ */
+export function createScimGroupQueries(db: Queryable) {
+  function scoped(directoryId: string, where: SqlPredicate | undefined, q: Queryable) {
+    const query = q<ScimGroupRow>('scim_groups as sg').where('sg.directory_id', directoryId);
+    if (where) query.whereRaw(where.sql, where.bindings);
+    return query;
+  }
+
+  return {
+    async find(directoryId: string, id: string, q: Queryable = db, opts: { forUpdate?: boolean } = {}) {
+      const query = q<ScimGroupRow>('scim_groups').where({ directory_id: directoryId, id }).first();
+      return (opts.forUpdate ? query.forUpdate() : query) as Promise<ScimGroupRow | undefined>;
+    },
+    async count(directoryId: string, where: SqlPredicate | undefined, q: Queryable = db): Promise<number> {
+      const row = await scoped(directoryId, where, q).count<{ count: number }[]>({ count: '*' }).first();
+      return Number(row?.count ?? 0);
+    },
+    async page(
+      directoryId: string,
+      where: SqlPredicate | undefined,
+      sort: { sql: string; descending: boolean } | undefined,
+      offset: number,
+      limit: number,
+      q: Queryable = db,
+    ): Promise<ScimGroupRow[]> {
+      const query = scoped(directoryId, where, q).select('sg.*');
+      if (sort) query.orderByRaw(`${sort.sql} ${sort.descending ? 'desc' : 'asc'} nulls last`);
+      return query.orderBy([{ column: 'sg.created_at' }, { column: 'sg.id' }]).offset(offset).limit(limit);
+    },
+    /** Creates the directory-owned team and its scim_groups link. */
+    async insert(orgId: string, directoryId: string, displayName: string, externalId: string | null, q: Queryable = db): Promise<ScimGroupRow> {
+      const [team] = await q('teams')
+        .insert({ org_id: orgId, name: teamNameOf(displayName), scim_directory_id: directoryId })
+        .returning('id');
+      const [row] = await q<ScimGroupRow>('scim_groups')
+        .insert({ org_id: orgId, directory_id: directoryId, team_id: (team as { id: string }).id, display_name: displayName, external_id: externalId })
+        .returning('*');
+      return row!;
+    },
+    async update(group: ScimGroupRow, values: { display_name: string; external_id: string | null }, q: Queryable = db): Promise<ScimGroupRow> {
+      if (values.display_name !== group.display_name) {
+        await q('teams').where({ org_id: group.org_id, id: group.team_id }).update({ name: teamNameOf(values.display_name), updated_at: q.fn.now() });
+      }
+      return this.touch(group, values, q);
+    },
+    /** Bumps version/lastModified (and sets attributes when given); the row lock serialises concurrent writers. */
+    async touch(group: ScimGroupRow, values: Partial<{ display_name: string; external_id: string | null }> = {}, q: Queryable = db): Promise<ScimGroupRow> {
+      const [row] = await q<ScimGroupRow>('scim_groups')
+        .where({ id: group.id })
+        .update({ ...values, version: q.raw('version + 1') as never, updated_at: q.fn.now() as never })
+        .returning('*');
+      return row!;
+    },
+    /** Deleting the team cascades to scim_groups, team_members and team_roles. */
+    async remove(group: ScimGroupRow, q: Queryable = db): Promise<void> {
+      await q('teams').where({ org_id: group.org_id, id: group.team_id }).delete();
+    },
+
+    // ---------- members (SCIM ids are scim_users.id of the same directory) ----------
+    /** SCIM ids among `ids` that are not users of this directory (or not UUIDs). */
+    async unknownMembers(directoryId: string, ids: string[], q: Queryable = db): Promise<string[]> {
+      if (!ids.length) return [];
+      const res = await q.raw(
+        `select x.id from unnest(?::text[]) as x(id)
+          where not exists (select 1 from scim_users su where su.directory_id = ? and su.id::text = lower(x.id))`,
+        [pgArray(ids), directoryId],
+      );
+      return (res.rows as { id: string }[]).map((r) => r.id);
+    },
+    /** Adds members; returns the global user ids actually added. */
+    async addMembers(group: ScimGroupRow, ids: string[], q: Queryable = db): Promise<string[]> {
+      if (!ids.length) return [];
+      const res = await q.raw(
+        `insert into team_members (org_id, team_id, user_id)
+         select m.org_id, ?, m.user_id
+           from scim_users su join memberships m on m.org_id = su.org_id and m.user_id = su.user_id
+          where su.directory_id = ? and su.org_id = ? and su.id::text = any(?::text[])
+         on conflict (team_id, user_id) do nothing
+         returning user_id`,
+        [group.team_id, group.directory_id, group.org_id, pgArray(ids.map((i) => i.toLowerCase()))],
+      );
+      return (res.rows as { user_id: string }[]).map((r) => r.user_id);
+    },
+    /** Removes the given members (all members when `ids` is undefined); returns the global user ids removed. */
+    async removeMembers(group: ScimGroupRow, ids: string[] | undefined, q: Queryable = db): Promise<string[]> {
+      if (ids && !ids.length) return [];
+      const res = await q.raw(
+        `delete from team_members tm
+          where tm.org_id = ? and tm.team_id = ?
+            ${ids ? 'and tm.user_id in (select su.user_id from scim_users su where su.directory_id = ? and su.id::text = any(?::text[]))' : ''}
+          returning tm.user_id`,
+        ids ? [group.org_id, group.team_id, group.directory_id, pgArray(ids.map((i) => i.toLowerCase()))] : [group.org_id, group.team_id],
+      );
+      return (res.rows as { user_id: string }[]).map((r) => r.user_id);
+    },
+    /** Makes the member set exactly `ids`: one delete of the others, one insert of the missing. */
+    async replaceMembers(group: ScimGroupRow, ids: string[], q: Queryable = db): Promise<{ added: string[]; removed: string[] }> {
+      const lowered = ids.map((i) => i.toLowerCase());
+      const res = await q.raw(
+        `delete from team_members tm
+          where tm.org_id = ? and tm.team_id = ?
+            and tm.user_id not in (select su.user_id from scim_users su where su.directory_id = ? and su.id::text = any(?::text[]))
+          returning tm.user_id`,
+        [group.org_id, group.team_id, group.directory_id, pgArray(lowered)],
+      );
+      const removed = (res.rows as { user_id: string }[]).map((r) => r.user_id);
+      const added = await this.addMembers(group, lowered, q);
+      return { added, removed };
+    },
+    async membersOf(directoryId: string, orgId: string, teamIds: string[], q: Queryable = db): Promise<GroupMemberRow[]> {
+      if (!teamIds.length) return [];
+      const res = await q.raw(
+        `select tm.team_id, su.id, su.user_name, su.attributes->>'displayName' as display_name
+           from team_members tm join scim_users su on su.user_id = tm.user_id and su.directory_id = ?
+          where tm.org_id = ? and tm.team_id = any(?::uuid[])
+          order by tm.created_at, su.id`,
+        [directoryId, orgId, pgArray(teamIds)],
+      );
+      return res.rows as GroupMemberRow[];
+    },
+
+    // ---------- group → role mappings ----------
+    /**
+     * Custom-role mappings become team roles of the mapped teams (a team's roles
+     * apply to all its members), so the access rules need nothing SCIM-specific.
+     * One statement: drops team roles of this directory's teams that no mapping asks
+     * for, then adds the missing ones.
+     */
+    async syncTeamRoles(orgId: string, directoryId: string, mappings: GroupRoleMapping[], q: Queryable = db): Promise<void> {
+      await q.raw(
+        `with m as (select * from jsonb_to_recordset(?::jsonb) as m("group" text, role text)),
+         desired as (
+           select distinct sg.team_id, r.id as role_id
+             from scim_groups sg
+             join m on lower(sg.display_name) = lower(m."group") or sg.external_id = m."group"
+             join roles r on r.org_id = sg.org_id and r.key = m.role
+            where sg.directory_id = ? and sg.org_id = ?
+         ),
+         dropped as (
+           delete from team_roles tr using teams t
+            where t.id = tr.team_id and t.org_id = tr.org_id and t.scim_directory_id = ? and tr.org_id = ?
+              and not exists (select 1 from desired d where d.team_id = tr.team_id and d.role_id = tr.role_id)
+           returning 1
+         )
+         insert into team_roles (org_id, team_id, role_id)
+         select ?, d.team_id, d.role_id from desired d
+         on conflict (team_id, role_id) do nothing`,
+        [JSON.stringify(mappings), directoryId, orgId, directoryId, orgId, orgId],
+      );
+    },
+    /**
+     * Built-in-role mappings: a scim membership gets the highest built-in role among
+     * the mapped groups its user is in, or the directory's default role when none.
+     * Memberships not created by SCIM and owners are left alone. `userIds`
+     * undefined means every user of the directory.
+     */
+    async recomputeRoles(
+      orgId: string,
+      directoryId: string,
+      defaultRole: string,
+      mappings: GroupRoleMapping[],
+      userIds: string[] | undefined,
+      q: Queryable = db,
+    ): Promise<void> {
+      if (userIds && !userIds.length) return;
+      const builtin = mappings.filter((m) => m.role in BUILTIN_RANK).map((m) => ({ ...m, rank: BUILTIN_RANK[m.role] }));
+      await q.raw(
+        `with m as (select * from jsonb_to_recordset(?::jsonb) as m("group" text, role text, rank int)),
+         mapped as (
+           select sg.team_id, m.role, m.rank from scim_groups sg
+             join m on lower(sg.display_name) = lower(m."group") or sg.external_id = m."group"
+            where sg.directory_id = ? and sg.org_id = ?
+         ),
+         targets as (
+           select su.user_id from scim_users su where su.directory_id = ? ${userIds ? 'and su.user_id = any(?::uuid[])' : ''}
+         ),
+         best as (
+           select t.user_id, coalesce((
+             select mp.role from team_members tm join mapped mp on mp.team_id = tm.team_id
+              where tm.org_id = ? and tm.user_id = t.user_id order by mp.rank desc limit 1
+           ), ?) as role
+           from targets t
+         )
+         update memberships mem set role = best.role, updated_at = now()
+           from best
+          where mem.org_id = ? and mem.user_id = best.user_id and mem.source = 'scim' and mem.role <> 'owner' and mem.role <> best.role`,
+        [
+          JSON.stringify(builtin),
+          directoryId,
+          orgId,
+          directoryId,
+          ...(userIds ? [pgArray(userIds)] : []),
+          orgId,
+          defaultRole,
+          orgId,
+        ],
+      );
+    },
+  };
+}
+export type ScimGroupQueries = ReturnType<typeof createScimGroupQueries>;

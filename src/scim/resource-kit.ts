@@ -1,0 +1,108 @@
+import SCIMMY from 'scimmy';
+import type { Db } from '../db/knex.js';
+import type { ScimDirectoryRow } from '../db/queries/scim-directories.js';
+import type { ScimUserQueries, SqlPredicate } from '../db/queries/scim-users.js';
+import type { ScimGroupQueries } from '../db/queries/scim-groups.js';
+import { scimError } from './errors.js';
+import { parseFilter } from './filter-parser.js';
+import { compileFilter, sortExpression, type Resolver } from './filter-sql.js';
+import { pageParams, pageWindow } from './paging.js';
+
+/** Everything a SCIM request handler needs; built per request, so nothing is shared between directories. */
+export type ScimContext = {
+  db: Db;
+  dir: ScimDirectoryRow;
+  queries: { users: ScimUserQueries; groups: ScimGroupQueries };
+  /** `${publicUrl}/scim/v2/${directoryId}`: meta.location is built from it per request */
+  basepath: string;
+};
+
+export type ListParams = {
+  filter?: string;
+  sortBy?: string;
+  sortOrder?: 'ascending' | 'descending';
+  startIndex: number;
+  count: number;
+  attributes?: unknown;
+};
+
+const stringParam = (query: Record<string, unknown>, name: string): string | undefined => {
+  const key = Object.keys(query).find((k) => k.toLowerCase() === name.toLowerCase());
+  const value = key ? query[key] : undefined;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw scimError(400, `${name} must be given once`, 'invalidValue');
+  return value;
+};
+
+/**
+ * `attributes` / `excludedAttributes` as scimmy's attribute filter (scimmy's
+ * Schema 'out' formatting applies it). The Resource class is only used to parse
+ * them; its global basepath is never read.
+ */
+export function attributeFilter(resource: 'User' | 'Group', query: Record<string, unknown>): unknown {
+  const attributes = stringParam(query, 'attributes');
+  const excludedAttributes = stringParam(query, 'excludedAttributes');
+  if (attributes === undefined && excludedAttributes === undefined) return undefined;
+  const params = { ...(attributes !== undefined ? { attributes } : {}), ...(excludedAttributes !== undefined ? { excludedAttributes } : {}) };
+  const R = resource === 'User' ? SCIMMY.Resources.User : SCIMMY.Resources.Group;
+  return (new R(params as never) as unknown as { attributes?: unknown }).attributes;
+}
+
+/** Would the response include `members`? (`excludedAttributes=members` must not even load them.) */
+export function wantsAttribute(query: Record<string, unknown>, name: string): boolean {
+  const list = (v: string | undefined) => v?.split(',').map((s) => s.trim().toLowerCase().replace(/^urn:ietf:params:scim:schemas:core:2\.0:group:/, '')) ?? [];
+  const attributes = list(stringParam(query, 'attributes'));
+  if (attributes.length) return attributes.some((a) => a === name || a.startsWith(`${name}.`));
+  return !list(stringParam(query, 'excludedAttributes')).includes(name);
+}
+
+export function listParams(resource: 'User' | 'Group', query: Record<string, unknown>): ListParams {
+  const { startIndex, count } = pageParams(query);
+  const sortOrder = stringParam(query, 'sortOrder');
+  if (sortOrder !== undefined && !['ascending', 'descending'].includes(sortOrder)) {
+    throw scimError(400, 'sortOrder must be "ascending" or "descending"', 'invalidValue');
+  }
+  return {
+    filter: stringParam(query, 'filter'),
+    sortBy: stringParam(query, 'sortBy'),
+    sortOrder: sortOrder as ListParams['sortOrder'],
+    startIndex,
+    count,
+    attributes: attributeFilter(resource, query),
+  };
+}
+
+type Pager<Row> = {
+  count(directoryId: string, where: SqlPredicate | undefined): Promise<number>;
+  page(directoryId: string, where: SqlPredicate | undefined, sort: { sql: string; descending: boolean } | undefined, offset: number, limit: number): Promise<Row[]>;
+};
+
+/** Filter, sort and page in SQL (a count and one page query), then a scimmy ListResponse with the true totalResults. */
+export async function listResources<Row>(
+  params: ListParams,
+  resolver: Resolver,
+  pager: Pager<Row>,
+  directoryId: string,
+  formatAll: (rows: Row[], attributes: unknown) => Promise<unknown[]> | unknown[],
+) {
+  const where = params.filter !== undefined ? compileFilter(parseFilter(params.filter), resolver) : undefined;
+  const sort = params.sortBy ? { sql: sortExpression(params.sortBy, resolver), descending: params.sortOrder === 'descending' } : undefined;
+  const total = await pager.count(directoryId, where);
+  const { offset, limit } = pageWindow(params.startIndex, params.count, total);
+  const rows = limit > 0 ? await pager.page(directoryId, where, sort, offset, limit) : [];
+  const resources = await formatAll(rows, params.attributes);
+  const list = new SCIMMY.Messages.ListResponse(resources as never[], { startIndex: params.startIndex, count: params.count, totalResults: total } as never);
+  // RFC 7644 §3.4.2: itemsPerPage is the number returned on this page (scimmy reports the requested count)
+  list.itemsPerPage = list.Resources.length;
+  return list;
+}
+
+/** `If-Match` against the resource version (ETag `W/"<version>"`); `*` matches anything. */
+export function matchVersion(ifMatch: string | undefined, version: number): void {
+  if (ifMatch === undefined || !ifMatch.trim()) return;
+  const tags = ifMatch.split(',').map((t) => t.trim());
+  const ok = tags.some((t) => t === '*' || t.replace(/^W\//, '') === `"${version}"`);
+  if (!ok) throw scimError(412, `Resource version is W/"${version}"; the If-Match precondition failed`);
+}
+
+export const etagOf = (version: number) => `W/"${version}"`;

@@ -1,0 +1,302 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTestApp, type TestApp } from '../helpers/app.js';
+import { testBackends } from '../helpers/db.js';
+import { SCIM_JSON, scimDirectory, scimUserRow, teamMemberIds, teamOfGroup, userBody } from '../fixtures/scim/harness.js';
+
+const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
+const ENT = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+
+for (const backend of testBackends()) {
+  describe(`SCIM protocol [${backend}]`, () => {
+    let t: TestApp;
+    let d: Awaited<ReturnType<typeof scimDirectory>>;
+    before(async () => {
+      t = await createTestApp(backend);
+      d = await scimDirectory(t);
+    });
+    after(() => t.close());
+
+    const scimChanges = () => t.testDb.db('audit_events').where({ actor_type: 'scim_directory' }).count<{ c: number }[]>({ c: '*' }).first();
+
+    describe('authentication', () => {
+      it('missing, wrong and cross-directory tokens get 401; a disabled directory 403; a rotated token stops at once', async () => {
+        const other = await scimDirectory(t);
+        assert.equal((await t.http.get(`${d.base}/Users`)).status, 401);
+        const wrong = await t.http.get(`${d.base}/Users`).set('Authorization', 'Bearer scim_nope');
+        assert.equal(wrong.status, 401);
+        assert.deepEqual(wrong.body.schemas, ['urn:ietf:params:scim:api:messages:2.0:Error']);
+        assert.equal(wrong.body.status, '401');
+        assert.equal((await t.http.get(`${d.base}/Users`).set('Authorization', other.auth)).status, 401, "B's token on A's URL");
+        assert.equal((await t.http.get('/scim/v2/not-a-uuid/Users').set('Authorization', d.auth)).status, 401);
+
+        await t.http.patch(`/api/v1/orgs/${other.orgId}/scim-directories/${other.id}`).set('Authorization', t.adminAuth).send({ enabled: false });
+        assert.equal((await other.scim.get('/Users')).status, 403);
+
+        const rotated = await t.http.post(`/api/v1/orgs/${other.orgId}/scim-directories/${other.id}/rotate-token`).set('Authorization', t.adminAuth);
+        assert.equal(rotated.status, 200);
+        await t.http.patch(`/api/v1/orgs/${other.orgId}/scim-directories/${other.id}`).set('Authorization', t.adminAuth).send({ enabled: true });
+        assert.equal((await other.scim.get('/Users')).status, 401, 'the old token stopped working');
+        assert.equal((await t.http.get(`${other.base}/Users`).set('Authorization', `Bearer ${rotated.body.token}`)).status, 200);
+      });
+
+      it('meta.location is per directory even under concurrent requests to two directories', async () => {
+        const other = await scimDirectory(t);
+        const a = await d.scim.post('/Users', userBody('loc-a@example.com'));
+        const b = await other.scim.post('/Users', userBody('loc-b@example.com'));
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => (i % 2 ? other.scim.get(`/Users/${b.body.id}`) : d.scim.get(`/Users/${a.body.id}`))),
+        );
+        results.forEach((r, i) => {
+          const dir = i % 2 ? other : d;
+          assert.ok(r.body.meta.location.startsWith(`http://sp.test/scim/v2/${dir.id}/Users/`), r.body.meta.location);
+        });
+        assert.equal((await other.scim.get(`/Users/${a.body.id}`)).status, 404, "a directory cannot read another's users");
+      });
+    });
+
+    describe('bad input answers a SCIM error and changes nothing', () => {
+      const cases: [string, () => Promise<{ status: number; body: { scimType?: string; status?: string } }>, number, string | undefined][] = [
+        ['malformed JSON', () => t.http.post(`${d.base}/Users`).set('Authorization', d.auth).set('Content-Type', SCIM_JSON).send('{"userName": '), 400, 'invalidSyntax'],
+        ['wrong schemas', () => d.scim.post('/Users', { ...userBody('bad1@example.com'), schemas: ['urn:example:wrong'] }), 400, 'invalidSyntax'],
+        ['unknown attribute', () => d.scim.post('/Users', userBody('bad2@example.com', { shoeSize: 44 })), 400, 'invalidSyntax'],
+        ['unknown sub-attribute', () => d.scim.post('/Users', userBody('bad3@example.com', { name: { givenName: 'x', nickname: 'y' } })), 400, 'invalidSyntax'],
+        ['wrong type', () => d.scim.post('/Users', userBody('bad4@example.com', { active: 'maybe' })), 400, 'invalidValue'],
+        ['missing userName', () => d.scim.post('/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], emails: [{ value: 'x@example.com' }] }), 400, 'invalidValue'],
+        ['no email at all', () => d.scim.post('/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'no-email' }), 400, 'invalidValue'],
+        ['oversized body', () => d.scim.post('/Users', userBody('big@example.com', { title: 'x'.repeat(6 * 1024 * 1024) })), 413, undefined],
+        ['invalid filter', () => d.scim.get('/Users?filter=' + encodeURIComponent('userName eq')), 400, 'invalidFilter'],
+        ['unknown filter attribute', () => d.scim.get('/Users?filter=' + encodeURIComponent('shoeSize eq 44')), 400, 'invalidFilter'],
+        ['boolean compared with gt', () => d.scim.get('/Users?filter=' + encodeURIComponent('active gt true')), 400, 'invalidFilter'],
+        ['PATCH without PatchOp schema', () => d.scim.patch(`/Users/00000000-0000-4000-8000-000000000000`, { Operations: [] }), 400, 'invalidSyntax'],
+      ];
+      for (const [name, send, status, scimType] of cases) {
+        it(name, async () => {
+          const before = await scimChanges();
+          const res = await send();
+          assert.equal(res.status, status, JSON.stringify(res.body));
+          assert.equal(res.body.status, String(status));
+          assert.equal(res.body.scimType, scimType);
+          assert.deepEqual(await scimChanges(), before);
+        });
+      }
+
+      it('PATCH errors on a real user leave it unchanged: read-only path, bad path, bad value', async () => {
+        const u = await d.scim.post('/Users', userBody('patch-errors@example.com'));
+        const url = `/Users/${u.body.id}`;
+        const ro = await d.scim.patch(url, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'id', value: 'x' }] });
+        assert.deepEqual([ro.status, ro.body.scimType], [400, 'mutability']);
+        const badPath = await d.scim.patch(url, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'shoeSize', value: 1 }] });
+        assert.deepEqual([badPath.status, badPath.body.scimType], [400, 'invalidPath']);
+        const badOp = await d.scim.patch(url, { schemas: [PATCH], Operations: [{ op: 'merge', path: 'title', value: 'x' }] });
+        assert.equal(badOp.status, 400);
+        const after = await d.scim.get(url);
+        assert.equal(after.body.meta.version, 'W/"1"');
+      });
+
+      it('unknown members on a group are invalidValue and add nobody', async () => {
+        const g = await d.scim.post('/Groups', { schemas: [GROUP], displayName: 'Strict' });
+        const res = await d.scim.patch(`/Groups/${g.body.id}`, { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: '11111111-1111-4111-8111-111111111111' }] }] });
+        assert.deepEqual([res.status, res.body.scimType], [400, 'invalidValue']);
+        assert.deepEqual(await teamMemberIds(t, (await teamOfGroup(t, g.body.id)).id), []);
+      });
+    });
+
+    describe('known breakages of other servers', () => {
+      it('an empty Operations array is a no-op (200, version unchanged)', async () => {
+        const u = await d.scim.post('/Users', userBody('noop@example.com'));
+        const res = await d.scim.patch(`/Users/${u.body.id}`, { schemas: [PATCH], Operations: [] });
+        assert.equal(res.status, 200);
+        assert.equal(res.body.meta.version, 'W/"1"');
+        const g = await d.scim.post('/Groups', { schemas: [GROUP], displayName: 'Noop' });
+        assert.equal((await d.scim.patch(`/Groups/${g.body.id}`, { schemas: [PATCH], Operations: [] })).status, 204);
+      });
+
+      it('Entra "False" as a no-path value deactivates; "True" reactivates', async () => {
+        const u = await d.scim.post('/Users', userBody('strbool@example.com', { active: 'True' }));
+        assert.equal(u.status, 201, JSON.stringify(u.body));
+        const off = await d.scim.patch(`/Users/${u.body.id}`, { schemas: [PATCH], Operations: [{ op: 'Replace', value: { active: 'False' } }] });
+        assert.equal(off.body.active, false);
+        const m = await t.testDb.db('memberships').where({ org_id: d.orgId, user_id: (await scimUserRow(t, u.body.id)).user_id }).first();
+        assert.equal(m.status, 'suspended');
+      });
+
+      it('Okta members without type in POST and PUT bodies are stored', async () => {
+        const u = await d.scim.post('/Users', userBody('okta-member@example.com'));
+        const g = await d.scim.post('/Groups', { schemas: [GROUP], displayName: 'Okta typed', members: [{ value: u.body.id, display: 'x' }] });
+        assert.equal(g.body.members.length, 1);
+        const put = await d.scim.put(`/Groups/${g.body.id}`, { schemas: [GROUP], displayName: 'Okta typed', members: [{ value: u.body.id }] });
+        assert.equal(put.body.members.length, 1);
+        assert.equal(put.body.members[0].type, 'User');
+      });
+
+      it('concurrent PATCHes adding and removing different members of one group never lose an update', async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 12; i++) ids.push((await d.scim.post('/Users', userBody(`conc-${i}@example.com`))).body.id);
+        const g = await d.scim.post('/Groups', { schemas: [GROUP], displayName: 'Busy', members: ids.slice(0, 6).map((value) => ({ value })) });
+        const ops = [
+          ...ids.slice(6).map((id) => ({ op: 'add', path: 'members', value: [{ value: id }] })),
+          ...ids.slice(0, 3).map((id) => ({ op: 'remove', path: `members[value eq "${id}"]` })),
+        ];
+        const results = await Promise.all(ops.map((op) => d.scim.patch(`/Groups/${g.body.id}`, { schemas: [PATCH], Operations: [op] })));
+        assert.ok(results.every((r) => r.status === 204), JSON.stringify(results.map((r) => r.status)));
+        const got = await d.scim.get(`/Groups/${g.body.id}`);
+        assert.deepEqual(got.body.members.map((m: { value: string }) => m.value).sort(), ids.slice(3).sort());
+        assert.equal(got.body.meta.version, `W/"${1 + ops.length}"`);
+      });
+    });
+
+    describe('uniqueness, retries and concurrency', () => {
+      it('eight parallel POSTs of one userName: one 201, seven 409 uniqueness, one row', async () => {
+        const body = userBody('Race@Example.com');
+        const results = await Promise.all(Array.from({ length: 8 }, () => d.scim.post('/Users', body)));
+        const statuses = results.map((r) => r.status).sort();
+        assert.deepEqual(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
+        assert.ok(results.filter((r) => r.status === 409).every((r) => r.body.scimType === 'uniqueness'));
+        assert.equal((await t.testDb.db('scim_users').where({ directory_id: d.id }).whereRaw('lower(user_name) = ?', ['race@example.com'])).length, 1);
+        assert.equal((await t.testDb.db('users').whereRaw('lower(email) = ?', ['race@example.com'])).length, 1);
+        // a retry (even with other casing) does not duplicate
+        const retry = await d.scim.post('/Users', userBody('RACE@example.com'));
+        assert.deepEqual([retry.status, retry.body.scimType], [409, 'uniqueness']);
+      });
+
+      it('If-Match: a stale version is 412 and changes nothing; the current one passes', async () => {
+        const u = await d.scim.post('/Users', userBody('etag@example.com'));
+        const url = `${d.base}/Users/${u.body.id}`;
+        const body = JSON.stringify({ schemas: [PATCH], Operations: [{ op: 'replace', path: 'title', value: 'Boss' }] });
+        const stale = await t.http.patch(url).set('Authorization', d.auth).set('Content-Type', SCIM_JSON).set('If-Match', 'W/"7"').send(body);
+        assert.equal(stale.status, 412);
+        const ok = await t.http.patch(url).set('Authorization', d.auth).set('Content-Type', SCIM_JSON).set('If-Match', 'W/"1"').send(body);
+        assert.equal(ok.status, 200);
+        assert.equal(ok.headers.etag, 'W/"2"');
+        const cfg = await d.scim.get('/ServiceProviderConfig');
+        assert.equal(cfg.body.etag.supported, true);
+        assert.equal(cfg.body.bulk.supported, false);
+        assert.equal(cfg.body.patch.supported, true);
+      });
+    });
+
+    describe('filters, sorting, paging and attribute selection in SQL', () => {
+      let f: Awaited<ReturnType<typeof scimDirectory>>;
+      before(async () => {
+        f = await scimDirectory(t);
+        for (let i = 0; i < 25; i++) {
+          const res = await f.scim.post(
+            '/Users',
+            userBody(`user${String(i).padStart(2, '0')}@Corp.example`, {
+              externalId: `ext-${i}`,
+              title: i % 2 ? 'Engineer' : 'Manager',
+              active: i % 5 !== 0,
+              name: { givenName: `Given${i}`, familyName: i < 10 ? 'Alpha' : 'Beta' },
+              emails: [{ value: `user${i}@corp.example`, type: 'work', primary: true }, { value: `u${i}@home.example`, type: 'home' }],
+              [ENT]: { department: i < 5 ? 'Sales' : 'R&D', manager: { value: 'boss' } },
+            }),
+          );
+          assert.equal(res.status, 201, JSON.stringify(res.body));
+        }
+      });
+      const total = async (filter: string) => {
+        const res = await f.scim.get(`/Users?count=0&filter=${encodeURIComponent(filter)}`);
+        assert.equal(res.status, 200, `${filter}: ${JSON.stringify(res.body)}`);
+        return res.body.totalResults as number;
+      };
+
+      it('operators, logic, grouping, sub-attributes, extension paths, case-insensitive names and values', async () => {
+        assert.equal(await total('userName eq "USER03@corp.example"'), 1);
+        assert.equal(await total('USERNAME Eq "user03@corp.example"'), 1);
+        assert.equal(await total('externalId eq "ext-3"'), 1);
+        assert.equal(await total('externalId eq "EXT-3"'), 0, 'externalId is caseExact');
+        assert.equal(await total('userName ne "user03@corp.example"'), 24);
+        assert.equal(await total('userName co "ER1"'), 10);
+        assert.equal(await total('userName sw "user2"'), 5);
+        assert.equal(await total('userName ew "@corp.EXAMPLE"'), 25);
+        assert.equal(await total('title pr'), 25);
+        assert.equal(await total('nickName pr'), 0);
+        assert.equal(await total('active eq false'), 5);
+        assert.equal(await total('active eq "False"'), 5);
+        assert.equal(await total('title eq "engineer" and active eq true'), 10);
+        assert.equal(await total('title eq "Engineer" or name.familyName eq "alpha"'), 17);
+        assert.equal(await total('not (title eq "Engineer" or name.familyName eq "Alpha")'), 8);
+        assert.equal(await total('name.familyName eq "Alpha" and (title eq "Engineer" or not (active eq true))'), 6);
+        assert.equal(await total('emails.value ew "@home.example"'), 25);
+        assert.equal(await total('emails[type eq "work" and value sw "user1"]'), 11);
+        assert.equal(await total('emails[type eq "home"].value eq "u7@home.example"'), 1);
+        assert.equal(await total(`${ENT}:department eq "sales"`), 5);
+        assert.equal(await total(`${ENT}:manager.value eq "boss"`), 25);
+        assert.equal(await total('meta.created gt "2000-01-01T00:00:00Z"'), 25);
+        assert.equal(await total('meta.lastModified lt "2000-01-01T00:00:00Z"'), 0);
+        assert.equal(await total('userName gt "user20@corp.example"'), 4);
+        assert.equal(await total('userName eq "50%_off"'), 0, 'LIKE wildcards are escaped');
+      });
+
+      it('paging: totalResults stays true, pages do not overlap and cover everything', async () => {
+        const seen: string[] = [];
+        for (let start = 1; start <= 25; start += 7) {
+          const res = await f.scim.get(`/Users?startIndex=${start}&count=7&sortBy=userName`);
+          assert.equal(res.body.totalResults, 25);
+          assert.equal(res.body.startIndex, start);
+          assert.equal(res.body.itemsPerPage, Math.min(7, 25 - start + 1));
+          seen.push(...res.body.Resources.map((r: { userName: string }) => r.userName));
+        }
+        assert.equal(seen.length, 25);
+        assert.deepEqual(seen, [...seen].sort());
+        const two = await f.scim.get('/Users?startIndex=2&count=2&sortBy=userName');
+        assert.deepEqual(two.body.Resources.map((r: { userName: string }) => r.userName), [seen[1], seen[2]]);
+        const past = await f.scim.get('/Users?startIndex=40&count=5');
+        assert.deepEqual([past.body.totalResults, past.body.Resources.length], [25, 0]);
+        const desc = await f.scim.get('/Users?count=3&sortBy=name.givenName&sortOrder=descending&filter=' + encodeURIComponent('name.familyName eq "Alpha"'));
+        assert.deepEqual(desc.body.Resources.map((r: { name: { givenName: string } }) => r.name.givenName), ['Given9', 'Given8', 'Given7']);
+        const probe = await f.scim.get('/Users?count=1&startIndex=1');
+        assert.deepEqual([probe.body.totalResults, probe.body.Resources.length], [25, 1]);
+      });
+
+      it('attributes and excludedAttributes', async () => {
+        const only = await f.scim.get('/Users?count=1&attributes=userName');
+        assert.deepEqual(Object.keys(only.body.Resources[0]).sort(), ['id', 'userName']);
+        const without = await f.scim.get('/Users?count=1&excludedAttributes=emails,name');
+        assert.equal(without.body.Resources[0].emails, undefined);
+        assert.equal(without.body.Resources[0].name, undefined);
+        assert.ok(without.body.Resources[0].userName);
+      });
+
+      it('groups: displayName filter, member filter, excludedAttributes=members', async () => {
+        const users = await f.scim.get('/Users?count=3&sortBy=userName');
+        const ids = users.body.Resources.map((r: { id: string }) => r.id);
+        await f.scim.post('/Groups', { schemas: [GROUP], displayName: 'Engineering', externalId: 'g-eng', members: ids.map((value: string) => ({ value })) });
+        await f.scim.post('/Groups', { schemas: [GROUP], displayName: 'Empty' });
+        const byName = await f.scim.get('/Groups?excludedAttributes=members&filter=' + encodeURIComponent('displayName eq "engineering"'));
+        assert.equal(byName.body.totalResults, 1);
+        assert.equal(byName.body.Resources[0].members, undefined);
+        const withMembers = await f.scim.get('/Groups?filter=' + encodeURIComponent('externalId eq "g-eng"'));
+        assert.equal(withMembers.body.Resources[0].members.length, 3);
+        const byMember = await f.scim.get('/Groups?filter=' + encodeURIComponent(`members[value eq "${ids[1]}"]`));
+        assert.deepEqual(byMember.body.Resources.map((g: { displayName: string }) => g.displayName), ['Engineering']);
+        assert.equal((await f.scim.get('/Groups?count=0&filter=members%20pr')).body.totalResults, 1);
+      });
+    });
+
+    it('large groups: 2,000 members by PUT, replace and remove-all run as set operations', async () => {
+      const g = await d.scim.post('/Groups', { schemas: [GROUP], displayName: 'Large' });
+      const team = await teamOfGroup(t, g.body.id);
+      // arrange 2,000 SCIM users straight in the database (the endpoint is tested above)
+      const rows = Array.from({ length: 2000 }, (_, i) => ({ email: `bulk${i}-${backend}@bulk.example`, name: 'Bulk' }));
+      const users: { id: string }[] = [];
+      for (let i = 0; i < rows.length; i += 500) users.push(...(await t.testDb.db('users').insert(rows.slice(i, i + 500)).returning('id')));
+      await t.testDb.db.batchInsert('memberships', users.map((u) => ({ org_id: d.orgId, user_id: u.id, role: 'member', source: 'scim' })), 500);
+      const links: { id: string }[] = [];
+      const linkRows = users.map((u, i) => ({ org_id: d.orgId, directory_id: d.id, user_id: u.id, user_name: `bulk${i}-${backend}`, attributes: '{}' }));
+      for (let i = 0; i < linkRows.length; i += 500) links.push(...(await t.testDb.db('scim_users').insert(linkRows.slice(i, i + 500)).returning('id')));
+      const ids = links.map((l) => l.id);
+      const put = await d.scim.put(`/Groups/${g.body.id}?excludedAttributes=members`, { schemas: [GROUP], displayName: 'Large', members: ids.map((value) => ({ value })) });
+      assert.equal(put.status, 200, JSON.stringify(put.body).slice(0, 300));
+      assert.equal((await teamMemberIds(t, team.id)).length, 2000);
+      const replaced = await d.scim.patch(`/Groups/${g.body.id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'members', value: ids.slice(500).map((value) => ({ value })) }] });
+      assert.equal(replaced.status, 204);
+      assert.equal((await teamMemberIds(t, team.id)).length, 1500);
+      const cleared = await d.scim.patch(`/Groups/${g.body.id}`, { schemas: [PATCH], Operations: [{ op: 'remove', path: 'members' }] });
+      assert.equal(cleared.status, 204);
+      assert.equal((await teamMemberIds(t, team.id)).length, 0);
+    });
+  });
+}
