@@ -14,7 +14,9 @@ import { createTeamService } from './services/teams.js';
 import { createProjectService } from './services/projects.js';
 import { createAccessService } from './services/access.js';
 import { createInviteService } from './services/invites.js';
+import { createInviteQueries } from './db/queries/invites.js';
 import { createAuditEventService } from './services/audit-events.js';
+import { createAuditEventQueries } from './db/queries/audit-events.js';
 import { createMfaService } from './services/mfa.js';
 import { createScimDirectoryService } from './services/scim-directories.js';
 import { createDomainService } from './services/domains.js';
@@ -32,23 +34,24 @@ export function createContext(deps: CoreDeps) {
   };
   const authz = createAuthzService(db);
   const sessions = createSessionService(db, config, queries.sessions);
+  const access = createAccessService(deps);
   const services = {
     serviceTokens: createServiceTokenService(db, queries.serviceTokens),
     sessions,
     authz,
     orgs: createOrgService(deps),
-    users: createUserService(deps),
-    members: createMemberService(deps),
+    users: createUserService(deps, queries.sessions),
+    members: createMemberService(deps, authz),
     roles: createRoleService(deps),
     teams: createTeamService(deps),
-    projects: createProjectService(deps),
-    access: createAccessService(deps),
-    invites: createInviteService(deps),
-    auditEvents: createAuditEventService(deps),
-    mfa: createMfaService(deps),
+    projects: createProjectService(deps, authz, access),
+    access,
+    invites: createInviteService(deps, createInviteQueries(db)),
+    auditEvents: createAuditEventService(deps, createAuditEventQueries(db)),
+    mfa: createMfaService(deps, authz, sessions),
     scimDirectories: createScimDirectoryService(deps),
-    domains: createDomainService(deps),
-    ssoConnections: createSsoConnectionService(deps),
+    domains: createDomainService(deps, authz),
+    ssoConnections: createSsoConnectionService(deps, authz, sessions),
   };
   return { ...deps, queries, services };
 }

@@ -1,0 +1,79 @@
+import { DOMParser, type Element } from '@xmldom/xmldom';
+import { hasDoctype } from './idp-metadata.js';
+import { fail } from './failures.js';
+
+const PROTOCOL = 'urn:oasis:names:tc:SAML:2.0:protocol';
+const ASSERTION = 'urn:oasis:names:tc:SAML:2.0:assertion';
+export const STATUS_SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
+
+/** The unsigned outer Response: what node-saml does not check for login responses and we must. */
+export type Envelope = {
+  xml: string;
+  destination: string | null;
+  inResponseTo: string | null;
+  issuer: string | null;
+  statusCode: string | null;
+};
+
+/**
+ * base64 SAMLResponse → decoded XML and its envelope. Refuses a DOCTYPE before any parser
+ * sees the document (entity expansion, XXE), and anything that is not one samlp:Response.
+ */
+export function readEnvelope(samlResponse: string): Envelope {
+  const compact = samlResponse.replace(/\s+/g, '');
+  if (!compact || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) throw fail('malformed_response', 400, 'SAMLResponse is not base64');
+  const xml = Buffer.from(compact, 'base64').toString('utf8');
+  if (hasDoctype(xml)) throw fail('doctype_forbidden', 400, 'SAML responses with a DOCTYPE are refused');
+  const errors: string[] = [];
+  let root: Element | null = null;
+  try {
+    const doc = new DOMParser({
+      onError: (level, msg) => {
+        if (level !== 'warning') errors.push(msg);
+      },
+    }).parseFromString(xml, 'application/xml');
+    root = doc.documentElement;
+  } catch (err) {
+    errors.push((err as Error).message);
+  }
+  if (errors.length || !root) throw fail('malformed_response', 400, 'SAMLResponse is not well-formed XML', { detail: errors[0] });
+  if (root.namespaceURI !== PROTOCOL || root.localName !== 'Response') {
+    throw fail('malformed_response', 400, 'SAMLResponse is not a SAML 2.0 Response');
+  }
+  const direct = (parent: Element, ns: string, name: string) =>
+    Array.from(parent.childNodes).find((n): n is Element => n.nodeType === 1 && (n as Element).namespaceURI === ns && (n as Element).localName === name);
+  const issuer = direct(root, ASSERTION, 'Issuer');
+  const status = direct(root, PROTOCOL, 'Status');
+  const statusCode = status ? direct(status, PROTOCOL, 'StatusCode') : undefined;
+  return {
+    xml,
+    destination: root.getAttribute('Destination'),
+    inResponseTo: root.getAttribute('InResponseTo'),
+    issuer: issuer?.textContent?.trim() ?? null,
+    statusCode: statusCode?.getAttribute('Value') ?? null,
+  };
+}
+
+type Xml2Js = { $?: Record<string, string>; _?: string; [k: string]: unknown };
+const list = (v: unknown): Xml2Js[] => (Array.isArray(v) ? (v as Xml2Js[]) : []);
+
+/** Facts of the signed assertion (node-saml's xml2js form, prefixes stripped) that node-saml leaves unchecked. */
+export function assertionFacts(parsed: unknown) {
+  const assertion = (parsed as { Assertion?: Xml2Js }).Assertion ?? {};
+  const subject = list(assertion.Subject)[0] ?? {};
+  const bearer = list(subject.SubjectConfirmation)
+    .filter((sc) => sc.$?.Method === 'urn:oasis:names:tc:SAML:2.0:cm:bearer')
+    .map((sc) => list(sc.SubjectConfirmationData)[0]?.$ ?? {});
+  const conditions = list(assertion.Conditions)[0]?.$ ?? {};
+  return {
+    id: assertion.$?.ID ?? null,
+    issueInstant: assertion.$?.IssueInstant ?? null,
+    bearer: bearer.map((d) => ({
+      recipient: d.Recipient ?? null,
+      notBefore: d.NotBefore ?? null,
+      notOnOrAfter: d.NotOnOrAfter ?? null,
+      inResponseTo: d.InResponseTo ?? null,
+    })),
+    conditionsNotOnOrAfter: conditions.NotOnOrAfter ?? null,
+  };
+}

@@ -1,0 +1,278 @@
+import { randomBytes } from 'node:crypto';
+import type { AppContext } from '../context.js';
+import type { Knex } from 'knex';
+import type { Db } from '../db/knex.js';
+import type { SsoConnectionRow } from '../db/queries/sso-connections.js';
+import type { SsoSignInQueries } from '../db/queries/sso-signin.js';
+import { recordAudit } from '../audit/record.js';
+import type { AuditActor } from '../auth/principal.js';
+import { mintToken } from '../auth/tokens.js';
+import { effectiveMapping, emailDomain, mapProfile, type SignedInProfile } from './attributes.js';
+import { createSamlRequestCache } from './cache.js';
+import { assertionFacts, readEnvelope, STATUS_SUCCESS } from './envelope.js';
+import { fail, fromNodeSamlError, SamlFailure } from './failures.js';
+import { matchReturnUrl, withCode } from './return-urls.js';
+import { normaliseDomain } from '../services/domains.js';
+import { REQUEST_TTL_MS, samlFor, spMetadataXml, spUrls } from './sp.js';
+
+type Loaded = { row: SsoConnectionRow; idpCertificates: string[]; spPrivateKey: string | null };
+
+const actorFor = (connectionId: string): AuditActor => ({ type: 'sso_connection', id: connectionId });
+
+/**
+ * The SAML flows: SP metadata, SP-initiated login (302 to the IdP), and the ACS that
+ * turns a validated assertion into a session and a one-time code. node-saml checks the
+ * signature, audience, Conditions times and InResponseTo; everything in `acs` marked
+ * "ours" is what it leaves to us (STYLE.md §3).
+ */
+export function createSignInFlow(ctx: AppContext) {
+  const { config } = ctx;
+  const db: Db = ctx.db;
+  const connections = ctx.services.ssoConnections;
+  const queries: SsoSignInQueries = connections.signInQueries;
+
+  async function loadConnection(connectionId: string): Promise<Loaded> {
+    const loaded = await connections.forSignIn(connectionId);
+    if (!loaded) throw fail('connection_not_found', 404, 'Unknown SSO connection');
+    return loaded;
+  }
+
+  const spConfig = (c: Loaded, cacheProvider: ReturnType<typeof createSamlRequestCache>) => ({
+    publicUrl: config.publicUrl,
+    connectionId: c.row.id,
+    idpEntityId: c.row.idp_entity_id,
+    idpSsoUrl: c.row.idp_sso_url,
+    idpCertificates: c.idpCertificates,
+    spPrivateKey: c.spPrivateKey,
+    spCertificate: c.row.sp_certificate,
+    clockSkewMs: config.samlClockSkewMs,
+    cacheProvider,
+  });
+
+  /** A refused ACS leaves one trace: `sso.sign_in_failed` in a transaction of its own (nothing else is written). */
+  async function recordFailure(row: SsoConnectionRow, failure: SamlFailure) {
+    await db.transaction((trx) =>
+      recordAudit(trx, {
+        orgId: row.org_id,
+        actor: actorFor(row.id),
+        action: 'sso.sign_in_failed',
+        target: { type: 'sso_connection', id: row.id },
+        after: { reason: failure.code, ...failure.details },
+      }),
+    );
+  }
+
+  /**
+   * Who signs in, decided in the sign-in transaction. A SCIM directory of the org is the
+   * authority over the users it manages: their membership is never created, re-activated or
+   * re-roled here. Others join by domain capture (the domain's role) or JIT (the connection's
+   * default role), or are refused.
+   */
+  async function resolveMember(c: SsoConnectionRow, profile: SignedInProfile & { email: string }, domain: { capture_enabled: boolean; capture_role: string }, trx: Knex.Transaction) {
+    const orgId = c.org_id;
+    const scimMatch = await queries.findScimUser(orgId, { externalId: profile.externalId ?? undefined, email: profile.email }, trx);
+    let user = scimMatch ? await queries.findUser(scimMatch.user_id, trx) : await queries.findUserByEmail(profile.email, trx);
+    if (user && user.status !== 'active') throw fail('suspended', 403, 'This account is suspended');
+    if (user) {
+      const links = await queries.scimLinksOfUser(orgId, user.id, trx);
+      const membership = await queries.findMembership(orgId, user.id, trx);
+      if (links.length) {
+        if (!membership) throw fail('not_provisioned', 403, 'This account is not provisioned in the organization', { userId: user.id });
+        if (membership.status !== 'active' || links.some((l) => !l.active)) {
+          throw fail('suspended', 403, 'This membership is suspended by the directory', { userId: user.id });
+        }
+        return { user, joined: null };
+      }
+      if (membership) {
+        if (membership.status !== 'active') throw fail('suspended', 403, 'This membership is suspended', { userId: user.id });
+        return { user, joined: null };
+      }
+    }
+    const join = domain.capture_enabled
+      ? { source: 'domain_capture' as const, role: domain.capture_role }
+      : c.jit_enabled
+        ? { source: 'sso_jit' as const, role: c.default_role }
+        : null;
+    if (!join) throw fail('not_provisioned', 403, 'This account is not provisioned in the organization', { email: profile.email });
+    if (!user) {
+      user = await queries.insertUser({ email: profile.email, name: profile.name?.slice(0, 256) ?? null }, trx);
+      await recordAudit(trx, {
+        orgId,
+        actor: actorFor(c.id),
+        action: 'user.created',
+        target: { type: 'user', id: user.id },
+        after: { email: user.email, name: user.name, source: join.source },
+      });
+    }
+    await queries.insertMembership({ org_id: orgId, user_id: user.id, role: join.role, source: join.source }, trx);
+    await recordAudit(trx, {
+      orgId,
+      actor: actorFor(c.id),
+      action: 'member.added',
+      target: { type: 'user', id: user.id },
+      after: { role: join.role, status: 'active', source: join.source },
+    });
+    return { user, joined: join };
+  }
+
+  return {
+    async metadata(connectionId: string): Promise<string> {
+      const c = await loadConnection(connectionId);
+      return spMetadataXml({ publicUrl: config.publicUrl, connectionId: c.row.id, spPrivateKey: c.spPrivateKey, spCertificate: c.row.sp_certificate });
+    },
+
+    /** SP-initiated: remember the request id, the relay state and the validated return URL; 302 to the IdP. */
+    async login(connectionId: string, returnTo: string | undefined): Promise<string> {
+      const c = await loadConnection(connectionId);
+      if (!c.row.enabled) throw fail('connection_disabled', 403, 'This SSO connection is disabled');
+      const allowed = [...c.row.allowed_return_urls, ...(c.row.default_return_url ? [c.row.default_return_url] : [])];
+      const target = returnTo === undefined ? c.row.default_return_url : matchReturnUrl(returnTo, allowed);
+      if (!target) {
+        throw returnTo === undefined
+          ? fail('return_url_required', 400, 'returnTo is required (the connection has no default return URL)')
+          : fail('return_url_not_allowed', 400, 'returnTo is not one of the allowed return URLs');
+      }
+      await queries.purgeExpired();
+      const relayState = randomBytes(24).toString('base64url');
+      const cache = createSamlRequestCache(queries, { orgId: c.row.org_id, connectionId: c.row.id, pending: { relayState, returnTo: target } });
+      return samlFor(spConfig(c, cache)).getAuthorizeUrlAsync(relayState, undefined, {});
+    },
+
+    /** Writes `sso.sign_in_failed` (when the connection is known) and returns the failure to answer with. */
+    async recordFailure(connectionId: string, err: unknown): Promise<SamlFailure> {
+      const failure = err instanceof SamlFailure ? err : fromNodeSamlError(err);
+      const row = failure.code === 'connection_not_found' ? undefined : (await connections.forSignIn(connectionId).catch(() => undefined))?.row;
+      if (row) await recordFailure(row, failure);
+      return failure;
+    },
+
+    /** The ACS: validate, then in one transaction mark the assertion used, resolve the member, open the session, mint the code. */
+    async acs(connectionId: string, form: { SAMLResponse?: unknown; RelayState?: unknown }): Promise<string> {
+      const c = await loadConnection(connectionId);
+      const { row } = c;
+      if (!row.enabled) throw fail('connection_disabled', 403, 'This SSO connection is disabled');
+      if (typeof form.SAMLResponse !== 'string') throw fail('missing_response', 400, 'SAMLResponse is missing');
+      const relayState = typeof form.RelayState === 'string' ? form.RelayState : null;
+      const { acsUrl } = spUrls(config.publicUrl, row.id);
+
+      // ours: no DOCTYPE, one Response, its status, Destination and Issuer
+      const envelope = readEnvelope(form.SAMLResponse);
+      if (envelope.statusCode !== STATUS_SUCCESS) {
+        throw fail('idp_status_error', 401, 'The identity provider did not report success', { status: envelope.statusCode });
+      }
+      if (envelope.destination !== null && envelope.destination !== acsUrl) {
+        throw fail('destination_mismatch', 401, 'The response is addressed to another endpoint', { destination: envelope.destination });
+      }
+      if (envelope.issuer !== null && envelope.issuer !== row.idp_entity_id) {
+        throw fail('issuer_mismatch', 401, 'The response comes from another identity provider', { issuer: envelope.issuer });
+      }
+
+      // SP-initiated (InResponseTo names our request) or IdP-initiated (unsolicited)
+      let returnTo: string | null;
+      if (envelope.inResponseTo) {
+        const pending = await queries.findLiveRequest(row.id, envelope.inResponseTo);
+        if (!pending) throw fail('in_response_to_invalid', 401, 'The response does not answer a pending sign-in request');
+        if (pending.relay_state && relayState !== pending.relay_state) {
+          throw fail('relay_state_mismatch', 401, 'RelayState does not belong to this sign-in request');
+        }
+        returnTo = pending.return_to;
+      } else {
+        if (!row.allow_idp_initiated) throw fail('idp_initiated_disabled', 403, 'IdP-initiated sign-in is disabled for this connection');
+        returnTo = row.default_return_url;
+      }
+      if (!returnTo) throw fail('return_url_required', 400, 'The connection has no default return URL for IdP-initiated sign-in');
+
+      // node-saml: signature (one of the connection's certificates), decryption, Conditions times, audience, InResponseTo
+      const cache = createSamlRequestCache(queries, { orgId: row.org_id, connectionId: row.id, consumeLater: true });
+      let validated;
+      try {
+        validated = await samlFor(spConfig(c, cache)).validatePostResponseAsync({ SAMLResponse: form.SAMLResponse });
+      } catch (err) {
+        throw fromNodeSamlError(err);
+      }
+      const profile = validated.profile;
+      if (!profile) throw fail('invalid_response', 400, 'The response carries no assertion');
+
+      // ours, on the signed assertion: issuer, recipient, bearer confirmation times, InResponseTo binding
+      if (profile.issuer !== row.idp_entity_id) {
+        throw fail('issuer_mismatch', 401, 'The assertion comes from another identity provider', { issuer: profile.issuer ?? null });
+      }
+      const facts = assertionFacts(profile.getAssertion?.());
+      if (!facts.id) throw fail('invalid_response', 400, 'The assertion has no ID');
+      const confirmation = facts.bearer.find((b) => b.recipient === acsUrl);
+      if (!confirmation) {
+        throw fail('recipient_mismatch', 401, 'The assertion is addressed to another endpoint', { recipients: facts.bearer.map((b) => b.recipient) });
+      }
+      const now = Date.now();
+      if (confirmation.notOnOrAfter && now - config.samlClockSkewMs >= Date.parse(confirmation.notOnOrAfter)) {
+        throw fail('expired', 401, 'The assertion has expired');
+      }
+      if (confirmation.notBefore && now + config.samlClockSkewMs < Date.parse(confirmation.notBefore)) {
+        throw fail('not_yet_valid', 401, 'The assertion is not valid yet');
+      }
+      if (confirmation.inResponseTo && confirmation.inResponseTo !== envelope.inResponseTo) {
+        throw fail('in_response_to_invalid', 401, 'The assertion answers another request');
+      }
+
+      const mapped = mapProfile(profile as Parameters<typeof mapProfile>[0], effectiveMapping(row.attribute_mapping));
+      if (!mapped.email) throw fail('email_missing', 403, 'The assertion carries no email address', { assertionId: facts.id });
+      const email = mapped.email;
+      // the same canonical form domains are stored in (lower case, IDN as punycode)
+      const rawDomain = emailDomain(email);
+      const parsedDomain = rawDomain ? normaliseDomain(rawDomain) : undefined;
+      const domain = parsedDomain?.ok ? parsedDomain.domain : rawDomain;
+      const details = { assertionId: facts.id, email };
+      const replayUntil = Math.max(
+        now + REQUEST_TTL_MS,
+        ...[confirmation.notOnOrAfter, facts.conditionsNotOnOrAfter].map((t) => (t ? Date.parse(t) : 0)).filter(Number.isFinite),
+      );
+
+      try {
+        return await db.transaction(async (trx) => {
+          // ours: replay cache, atomic across instances (a concurrent twin waits on the primary key, then finds it taken)
+          const fresh = await queries.markAssertionUsed(
+            { connection_id: row.id, org_id: row.org_id, assertion_id: facts.id!, expires_at: new Date(replayUntil + config.samlClockSkewMs) },
+            trx,
+          );
+          if (!fresh) throw fail('replayed', 401, 'This assertion was already used');
+          // ours: the AuthnRequest is consumed here, once, whatever node-saml's cache did (a concurrent twin finds it gone)
+          if (envelope.inResponseTo && !(await queries.removeRequest(row.id, envelope.inResponseTo, trx))) {
+            throw fail('in_response_to_invalid', 401, 'The sign-in request was already answered');
+          }
+          const verified = domain ? await queries.isDomainVerifiedBy(row.org_id, domain, trx) : undefined;
+          if (!verified) throw fail('domain_not_verified', 403, "The email's domain is not verified by this organization", { domain });
+
+          const { user, joined } = await resolveMember(row, { ...mapped, email }, verified, trx);
+          const { session } = await connections.sessions.create(
+            { userId: user.id, amr: ['sso'], ssoConnectionId: row.id, ssoOrgId: row.org_id },
+            actorFor(row.id),
+            trx,
+          );
+          const { token: code, hash } = mintToken('ssoc');
+          await queries.insertCode(
+            {
+              code_hash: hash,
+              org_id: row.org_id,
+              connection_id: row.id,
+              session_id: session.id,
+              profile: { ...mapped, idpEntityId: row.idp_entity_id },
+              expires_at: new Date(Date.now() + config.ssoCodeTtlMs),
+            },
+            trx,
+          );
+          await recordAudit(trx, {
+            orgId: row.org_id,
+            actor: actorFor(row.id),
+            action: 'sso.signed_in',
+            target: { type: 'user', id: user.id },
+            after: { sessionId: session.id, assertionId: facts.id, email, joined: joined?.source ?? null, idpInitiated: !envelope.inResponseTo },
+          });
+          return withCode(returnTo, code);
+        });
+      } catch (err) {
+        if (err instanceof SamlFailure) throw new SamlFailure(err.code, err.status, err.message, { ...details, ...err.details });
+        throw err;
+      }
+    },
+  };
+}
