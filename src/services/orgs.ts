@@ -5,7 +5,7 @@ import { recordAudit } from '../audit/record.js';
 import { createOrgQueries, type OrgPatch, type OrgRow } from '../db/queries/orgs.js';
 import { createMembershipQueries } from '../db/queries/memberships.js';
 import { createUserQueries } from '../db/queries/users.js';
-import { badRequest, conflict, forbidden, notFound } from '../errors.js';
+import { conflict, forbidden, notFound } from '../errors.js';
 import { toPage, type ListQuery } from '../http/pagination.js';
 import { presentMembershipOf, stringCursor } from './users.js';
 
@@ -31,17 +31,14 @@ export function createOrgService(deps: CoreDeps) {
   return {
     /**
      * Creates an org and its first owner in one transaction: the calling user, or
-     * `ownerUserId` when a service token calls (it must name one: an org always has
-     * an active owner).
+     * `ownerUserId` when a service token calls. SPEC makes `ownerUserId` optional, so
+     * the product's backend may also create an org first and add its owner later
+     * (until then only service tokens can manage it); from the first owner on, the
+     * last-owner rule keeps one.
      */
     async create(principal: Principal, input: NewOrg) {
-      let ownerId: string;
+      let ownerId: string | undefined;
       if (principal.kind === 'service') {
-        if (!input.ownerUserId) {
-          throw badRequest('validation.failed', 'Invalid body: ownerUserId: a service token must name the first owner', [
-            { path: 'ownerUserId', message: 'required when a service token creates an organization', code: 'custom' },
-          ]);
-        }
         ownerId = input.ownerUserId;
       } else {
         if (input.ownerUserId && input.ownerUserId !== principal.userId) {
@@ -50,17 +47,21 @@ export function createOrgService(deps: CoreDeps) {
         ownerId = principal.userId;
       }
       const created = await db.transaction(async (trx) => {
-        const owner = await users.findById(ownerId, trx);
-        if (!owner) throw notFound('User');
-        if (owner.status !== 'active') throw conflict('conflict.user_suspended', 'A suspended user cannot own an organization');
+        if (ownerId) {
+          const owner = await users.findById(ownerId, trx);
+          if (!owner) throw notFound('User');
+          if (owner.status !== 'active') throw conflict('conflict.user_suspended', 'A suspended user cannot own an organization');
+        }
         const org = await orgs.insert({ name: input.name, slug: input.slug, visibility: input.visibility ?? 'private' }, trx);
-        await memberships.insert({ org_id: org.id, user_id: ownerId, role: 'owner', status: 'active', source: 'manual' }, trx);
+        if (ownerId) {
+          await memberships.insert({ org_id: org.id, user_id: ownerId, role: 'owner', status: 'active', source: 'manual' }, trx);
+        }
         await recordAudit(trx, {
           orgId: org.id,
           actor: actorOf(principal),
           action: 'org.created',
           target: { type: 'organization', id: org.id },
-          after: { ...presentOrg(org), ownerUserId: ownerId },
+          after: { ...presentOrg(org), ownerUserId: ownerId ?? null },
         });
         return org;
       });

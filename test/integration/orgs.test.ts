@@ -35,12 +35,27 @@ for (const backend of testBackends()) {
         assert.equal(event.after.slug, slug);
       });
 
-      it('a service token must name ownerUserId; that user becomes owner', async () => {
+      it('a service token may create an org without an owner and add the owner later', async () => {
+        const slug = uniqSlug('ownerless');
+        const res = await t.http.post('/api/v1/orgs').set('Authorization', t.adminAuth).send({ name: 'Svc', slug }).expect(201);
+        assert.equal((await t.testDb.db('memberships').where({ org_id: res.body.id })).length, 0);
+        const owner = await insertUser(t);
+        await t.http
+          .post(`/api/v1/orgs/${res.body.id}/members`)
+          .set('Authorization', t.adminAuth)
+          .send({ userId: owner.id, role: 'owner' })
+          .expect(201);
+        const demote = await t.http
+          .patch(`/api/v1/orgs/${res.body.id}/members/${owner.id}`)
+          .set('Authorization', t.adminAuth)
+          .send({ role: 'member' })
+          .expect(409);
+        assert.equal(demote.body.error.code, 'conflict.last_owner');
+      });
+
+      it('a service token naming ownerUserId makes that user owner', async () => {
         const owner = await insertUser(t);
         const slug = uniqSlug('svc');
-        const missing = await t.http.post('/api/v1/orgs').set('Authorization', t.adminAuth).send({ name: 'Svc', slug }).expect(400);
-        assert.equal(missing.body.error.details[0].path, 'ownerUserId');
-        assert.equal(await t.testDb.db('organizations').where({ slug }).first(), undefined);
 
         const res = await t.http
           .post('/api/v1/orgs')
