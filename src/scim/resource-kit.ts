@@ -89,7 +89,8 @@ export async function listResources<Row>(
   const sort = params.sortBy ? { sql: sortExpression(params.sortBy, resolver), descending: params.sortOrder === 'descending' } : undefined;
   const total = await pager.count(directoryId, where);
   const { offset, limit } = pageWindow(params.startIndex, params.count, total);
-  const rows = limit > 0 ? await pager.page(directoryId, where, sort, offset, limit) : [];
+  // nothing matched: no page to fetch (the common Okta lookup before a create)
+  const rows = limit > 0 && total > 0 ? await pager.page(directoryId, where, sort, offset, limit) : [];
   const resources = await formatAll(rows, params.attributes);
   const list = new SCIMMY.Messages.ListResponse(resources as never[], { startIndex: params.startIndex, count: params.count, totalResults: total } as never);
   // RFC 7644 §3.4.2: itemsPerPage is the number returned on this page (scimmy reports the requested count)

@@ -95,12 +95,16 @@ export function createUserHandlers(ctx: ScimContext) {
     const account = await queries.users.findGlobal(userId, trx);
     if (!account) return;
     const email = primaryEmail(parsed);
+    const name = displayNameOf(parsed);
+    const nameChanged = Boolean(name && name !== account.name);
+    const emailChanged = Boolean(email && email.toLowerCase() !== account.email.toLowerCase());
+    // nothing to write (e.g. a PATCH of `active` only): no need to ask whether the directory may write
+    if (!nameChanged && !emailChanged) return;
     if (!(await maySetProfile(email, account.email, trx))) return;
     const changes: { email?: string; name?: string | null } = {};
-    const name = displayNameOf(parsed);
-    if (name && name !== account.name) changes.name = name;
-    if (email && email.toLowerCase() !== account.email.toLowerCase()) {
-      const taken = await queries.users.findGlobalByEmail(email, trx);
+    if (nameChanged) changes.name = name;
+    if (emailChanged) {
+      const taken = await queries.users.findGlobalByEmail(email!, trx);
       if (!taken) changes.email = email; // someone else's address: keep it on the directory copy only
     }
     if (Object.keys(changes).length) await queries.users.updateGlobalProfile(userId, changes, trx);
@@ -150,7 +154,7 @@ export function createUserHandlers(ctx: ScimContext) {
       const row = await db.transaction(async (trx) => {
         const { user, created } = await queries.users.ensureGlobal(email, displayNameOf(parsed), trx);
         if (!created) await syncProfile(user.id, parsed, trx);
-        await queries.users.ensureMembership(dir.org_id, user.id, dir.default_role, parsed.active ? 'active' : 'suspended', trx);
+        const joined = await queries.users.ensureMembership(dir.org_id, user.id, dir.default_role, parsed.active ? 'active' : 'suspended', trx);
         const inserted = await queries.users.insert(
           {
             org_id: dir.org_id,
@@ -163,8 +167,8 @@ export function createUserHandlers(ctx: ScimContext) {
           },
           trx,
         );
-        // an adopted membership follows `active` too
-        await queries.users.syncMembershipStatus(dir.org_id, dir.id, user.id, parsed.active, trx);
+        // an adopted membership follows `active` too (a new one was inserted with that status)
+        if (!joined) await queries.users.syncMembershipStatus(dir.org_id, dir.id, user.id, parsed.active, trx);
         await recordAudit(trx, {
           orgId: dir.org_id,
           actor,

@@ -19,6 +19,15 @@ export type GroupMemberRow = { team_id: string; id: string; user_name: string; d
 /** Team names are at most 256 characters; SCIM displayNames may be longer (the full name stays on scim_groups). */
 export const teamNameOf = (displayName: string) => displayName.slice(0, 256);
 
+/**
+ * The SCIM ids that can name a user: canonical UUIDs, lowercased. Anything else
+ * never equals a `scim_users.id`, so it is dropped here and the SQL compares
+ * uuid to uuid (`su.id = any(?::uuid[])`), which uses the primary key; comparing
+ * `su.id::text` made every member operation scan the directory's users.
+ */
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const scimIds = (ids: readonly string[]) => ids.map((i) => i.toLowerCase()).filter((i) => UUID_RE.test(i));
+
 const BUILTIN_RANK: Record<string, number> = { viewer: 0, member: 1, admin: 2 };
 
 /**
@@ -88,12 +97,16 @@ export function createScimGroupQueries(db: Queryable) {
     /** SCIM ids among `ids` that are not users of this directory (or not UUIDs). */
     async unknownMembers(directoryId: string, ids: string[], q: Queryable = db): Promise<string[]> {
       if (!ids.length) return [];
-      const res = await q.raw(
-        `select x.id from unnest(?::text[]) as x(id)
-          where not exists (select 1 from scim_users su where su.directory_id = ? and su.id::text = lower(x.id))`,
-        [pgArray(ids), directoryId],
-      );
-      return (res.rows as { id: string }[]).map((r) => r.id);
+      const candidates = scimIds(ids);
+      const res = candidates.length
+        ? await q.raw(
+            `select x.id::text as id from unnest(?::uuid[]) as x(id)
+              where not exists (select 1 from scim_users su where su.directory_id = ? and su.id = x.id)`,
+            [pgArray(candidates), directoryId],
+          )
+        : { rows: [] };
+      const missing = new Set((res.rows as { id: string }[]).map((r) => r.id));
+      return ids.filter((id) => !UUID_RE.test(id) || missing.has(id.toLowerCase()));
     },
     /** Adds members; returns the global user ids actually added. */
     async addMembers(group: ScimGroupRow, ids: string[], q: Queryable = db): Promise<string[]> {
@@ -102,10 +115,10 @@ export function createScimGroupQueries(db: Queryable) {
         `insert into team_members (org_id, team_id, user_id)
          select m.org_id, ?, m.user_id
            from scim_users su join memberships m on m.org_id = su.org_id and m.user_id = su.user_id
-          where su.directory_id = ? and su.org_id = ? and su.id::text = any(?::text[])
+          where su.directory_id = ? and su.org_id = ? and su.id = any(?::uuid[])
          on conflict (team_id, user_id) do nothing
          returning user_id`,
-        [group.team_id, group.directory_id, group.org_id, pgArray(ids.map((i) => i.toLowerCase()))],
+        [group.team_id, group.directory_id, group.org_id, pgArray(scimIds(ids))],
       );
       return (res.rows as { user_id: string }[]).map((r) => r.user_id);
     },
@@ -115,9 +128,9 @@ export function createScimGroupQueries(db: Queryable) {
       const res = await q.raw(
         `delete from team_members tm
           where tm.org_id = ? and tm.team_id = ?
-            ${ids ? 'and tm.user_id in (select su.user_id from scim_users su where su.directory_id = ? and su.id::text = any(?::text[]))' : ''}
+            ${ids ? 'and tm.user_id in (select su.user_id from scim_users su where su.directory_id = ? and su.id = any(?::uuid[]))' : ''}
           returning tm.user_id`,
-        ids ? [group.org_id, group.team_id, group.directory_id, pgArray(ids.map((i) => i.toLowerCase()))] : [group.org_id, group.team_id],
+        ids ? [group.org_id, group.team_id, group.directory_id, pgArray(scimIds(ids))] : [group.org_id, group.team_id],
       );
       return (res.rows as { user_id: string }[]).map((r) => r.user_id);
     },
@@ -127,9 +140,9 @@ export function createScimGroupQueries(db: Queryable) {
       const res = await q.raw(
         `delete from team_members tm
           where tm.org_id = ? and tm.team_id = ?
-            and tm.user_id not in (select su.user_id from scim_users su where su.directory_id = ? and su.id::text = any(?::text[]))
+            and tm.user_id not in (select su.user_id from scim_users su where su.directory_id = ? and su.id = any(?::uuid[]))
           returning tm.user_id`,
-        [group.org_id, group.team_id, group.directory_id, pgArray(lowered)],
+        [group.org_id, group.team_id, group.directory_id, pgArray(scimIds(lowered))],
       );
       const removed = (res.rows as { user_id: string }[]).map((r) => r.user_id);
       const added = await this.addMembers(group, lowered, q);

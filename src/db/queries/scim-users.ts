@@ -102,12 +102,16 @@ export function createScimUserQueries(db: Queryable) {
     },
 
     // ---------- memberships ----------
-    /** Inserts a scim membership unless the person is already a member (then it is adopted as it is). */
-    async ensureMembership(orgId: string, userId: string, role: string, status: 'active' | 'suspended', q: Queryable = db) {
-      await q.raw(
-        `insert into memberships (org_id, user_id, role, status, source) values (?, ?, ?, ?, 'scim') on conflict (org_id, user_id) do nothing`,
+    /**
+     * Inserts a scim membership unless the person is already a member (then it is adopted as it is).
+     * True when it inserted one.
+     */
+    async ensureMembership(orgId: string, userId: string, role: string, status: 'active' | 'suspended', q: Queryable = db): Promise<boolean> {
+      const res = await q.raw(
+        `insert into memberships (org_id, user_id, role, status, source) values (?, ?, ?, ?, 'scim') on conflict (org_id, user_id) do nothing returning user_id`,
         [orgId, userId, role, status],
       );
+      return res.rows.length > 0;
     },
     /**
      * Follows the SCIM `active` flag. Owners are never suspended by a directory (an
