@@ -1,5 +1,5 @@
 import { scimError } from './errors.js';
-import { extensionAttributes, knownTopLevel, resolvePath, type AttrDef } from './schema.js';
+import { extensionAttributes, knownTopLevel, qualifyExtensionPath, resolvePath, type AttrDef } from './schema.js';
 
 /**
  * What IdPs actually send, made RFC-shaped before scimmy sees it.
@@ -49,6 +49,25 @@ export function normaliseBody(resource: 'User' | 'Group', body: Record<string, u
     out[key] = resolved ? normaliseAttr(resolved.sub ?? resolved.attr, value) : value;
   }
   return out;
+}
+
+/**
+ * RFC 7643 §2.5: a null value is the same as an unassigned attribute. Entra sends
+ * `"department": null, "manager": null, "addresses": null` for attributes it has no
+ * value for (tutorial, "Example 2. Provision a user"), even where the core schema
+ * has no such attribute, so nulls are dropped (in complex values too) before checking.
+ */
+export function withoutNulls(body: Record<string, unknown>): Record<string, unknown> {
+  const strip = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(strip);
+    if (!value || typeof value !== 'object') return value;
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== null)
+        .map(([k, v]) => [k, strip(v)]),
+    );
+  };
+  return strip(body) as Record<string, unknown>;
 }
 
 /**
@@ -114,11 +133,15 @@ export function normaliseUserOperations(ops: PatchOperation[], current: Record<s
         ? { ...op, value: normaliseBody('User', op.value as Record<string, unknown>) }
         : op;
     }
-    const resolvedPath = op.path.replace(/\[[^\]]*\]/g, '');
+    const path = qualifyExtensionPath('User', op.path);
+    const resolvedPath = path.replace(/\[[^\]]*\]/g, '');
     const resolved = resolvePath('User', resolvedPath);
     let value = op.value;
     if (resolved) value = normaliseAttr(resolved.sub ?? resolved.attr, value);
-    const m = FILTERED_SUB_PATH.exec(op.path);
+    // Entra wraps the single-valued complex `manager` in a one-element array (tutorial, Example 5)
+    const target = resolved?.sub ?? resolved?.attr;
+    if (target && target.type === 'complex' && !target.config.multiValued && Array.isArray(value) && value.length === 1) value = value[0];
+    const m = FILTERED_SUB_PATH.exec(path);
     if (m && (op.op === 'add' || op.op === 'replace')) {
       const [, attrName, key, rawExpected, sub] = m as unknown as [string, string, string, string, string | undefined];
       const expected = JSON.parse(`"${rawExpected}"`) as string;
@@ -132,7 +155,7 @@ export function normaliseUserOperations(ops: PatchOperation[], current: Record<s
         return { op: 'add', path: attrName, value: [element] };
       }
     }
-    return { ...op, value };
+    return { ...op, path, value };
   });
 }
 

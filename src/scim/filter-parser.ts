@@ -152,6 +152,13 @@ class Parser {
     if (op === 'pr') return { kind: 'present', path };
     if (!COMPARE_OPS.has(op)) throw invalid(`unknown operator "${opTok.v}"`);
     const valueTok = this.peek();
+    // RFC 7644 quotes string values, but Microsoft's own examples and validator send bare
+    // words (`externalId eq jyoung`, `userName sw O`): after an operator a bare word can
+    // only be a value, so take it as a string rather than refuse the IdP's probe.
+    if (valueTok?.t === 'word') {
+      this.pos++;
+      return { kind: 'compare', path, op: op as CompareOp, value: valueTok.v };
+    }
     if (valueTok?.t !== 'value') throw invalid(`operator "${op}" needs a value (a quoted string, number, true, false or null)`);
     this.pos++;
     return { kind: 'compare', path, op: op as CompareOp, value: valueTok.v };

@@ -111,3 +111,16 @@ export function knownTopLevel(resource: 'User' | 'Group'): Map<string, AttrDef |
 export function extensionAttributes(urn: string): AttrDef[] {
   return urn.toLowerCase() === enterpriseDefinition.id.toLowerCase() ? enterpriseDefinition.attributes.filter(isAttr) : [];
 }
+
+/**
+ * `manager` → `urn:…:enterprise:2.0:User:manager` when the name is not a core User
+ * attribute but an enterprise one (Entra's tutorial, Example 5, PATCHes path
+ * "manager"). Core names win, so nothing that resolves today changes meaning.
+ */
+export function qualifyExtensionPath(resource: 'User' | 'Group', path: string): string {
+  if (resource !== 'User' || path.toLowerCase().startsWith('urn:')) return path;
+  const top = path.split(/[.[]/, 1)[0]!.toLowerCase();
+  if (userDefinition.attributes.filter(isAttr).some((a) => a.name.toLowerCase() === top)) return path;
+  const inExtension = enterpriseDefinition.attributes.filter(isAttr).some((a) => a.name.toLowerCase() === top);
+  return inExtension ? `${enterpriseDefinition.id}:${path}` : path;
+}

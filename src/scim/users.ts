@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import { recordAudit } from '../audit/record.js';
 import type { ScimUserRow } from '../db/queries/scim-users.js';
 import { scimError } from './errors.js';
-import { assertMutable, normaliseBody, normaliseUserOperations, operationsOf, rejectUnknownAttributes } from './dialects.js';
+import { assertMutable, normaliseBody, normaliseUserOperations, operationsOf, rejectUnknownAttributes, withoutNulls } from './dialects.js';
 import { userResolver } from './filter-sql.js';
 import { listResources, matchVersion, type ScimContext, type ListParams } from './resource-kit.js';
 
@@ -19,8 +19,9 @@ const EMAILISH = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 /** Body → validated, schema-coerced attributes (scimmy), after Entra/Okta normalisation. */
 export function parseUserBody(body: unknown): ParsedUser {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw scimError(400, 'Request body must be a JSON object', 'invalidSyntax');
-  rejectUnknownAttributes('User', body as Record<string, unknown>);
-  const normalised = normaliseBody('User', body as Record<string, unknown>);
+  const given = withoutNulls(body as Record<string, unknown>);
+  rejectUnknownAttributes('User', given);
+  const normalised = normaliseBody('User', given);
   const instance = new SCIMMY.Schemas.User(normalised, 'in') as unknown as Record<string, unknown>;
   const attributes = JSON.parse(JSON.stringify(instance)) as Record<string, unknown>;
   // passwords stay with the product; readOnly and envelope attributes are not stored
@@ -51,6 +52,22 @@ export function displayNameOf(user: ParsedUser): string | null {
   if (typeof a.name?.formatted === 'string' && a.name.formatted.trim()) return a.name.formatted.trim().slice(0, 256);
   const parts = [a.name?.givenName, a.name?.familyName].filter((p): p is string => typeof p === 'string' && p.trim() !== '');
   return parts.length ? parts.join(' ').slice(0, 256) : null;
+}
+
+type NameParts = { formatted?: unknown; givenName?: unknown; familyName?: unknown };
+const joinedName = (n: NameParts) => [n.givenName, n.familyName].filter((p) => typeof p === 'string' && p !== '').join(' ');
+
+/**
+ * A PATCH of name.givenName / name.familyName keeps name.formatted in step when
+ * formatted was the plain "given family" join (as Entra's documented "Update User
+ * [Multi-valued properties]" response shows); a formatted name of its own is kept.
+ */
+export function withDerivedFormattedName(before: Record<string, unknown>, after: Record<string, unknown>): Record<string, unknown> {
+  const old = (before.name ?? {}) as NameParts;
+  const next = (after.name ?? {}) as NameParts;
+  if (typeof old.formatted !== 'string' || old.formatted !== joinedName(old)) return after;
+  if (next.formatted !== old.formatted || joinedName(next) === joinedName(old)) return after;
+  return { ...after, name: { ...next, formatted: joinedName(next) } };
 }
 
 const domainOf = (email: string) => email.slice(email.lastIndexOf('@') + 1).toLowerCase();
@@ -208,7 +225,8 @@ export function createUserHandlers(ctx: ScimContext) {
         const instance = new SCIMMY.Schemas.User(current, 'out', usersPath);
         const patched = await new SCIMMY.Messages.PatchOp(message as never).apply(instance as never);
         if (!patched) return before;
-        return writeUpdate(before, parseUserBody(JSON.parse(JSON.stringify(patched))), trx);
+        const after = JSON.parse(JSON.stringify(patched)) as Record<string, unknown>;
+        return writeUpdate(before, parseUserBody(withDerivedFormattedName(current, after)), trx);
       });
       return { row, body: format(row, attributes) };
     },

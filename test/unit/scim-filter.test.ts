@@ -34,7 +34,13 @@ describe('SCIM filter parser', () => {
     assert.deepEqual(parseFilter('urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "x"').kind, 'compare');
   });
 
-  for (const bad of ['', 'userName', 'userName eq', 'userName xx "a"', '(userName eq "a"', 'userName eq "a")', 'emails[type eq "a"', 'userName eq bob', 'a eq "x" and']) {
+  it('takes a bare word after an operator as a string, as Microsoft\'s examples send it', () => {
+    assert.deepEqual(parseFilter('externalId eq jyoung'), { kind: 'compare', path: 'externalId', op: 'eq', value: 'jyoung' });
+    assert.deepEqual(parseFilter('userName sw O'), { kind: 'compare', path: 'userName', op: 'sw', value: 'O' });
+    assert.equal(parseFilter('name.familyName eq Employee and (userName eq x or active eq true)').kind, 'and');
+  });
+
+  for (const bad of ['', 'userName', 'userName eq', 'userName xx "a"', '(userName eq "a"', 'userName eq "a")', 'emails[type eq "a"', 'a eq "x" and']) {
     it(`rejects ${JSON.stringify(bad)} as invalidFilter`, () => {
       assert.throws(() => parseFilter(bad), (e: { status?: number; scimType?: string }) => e.status === 400 && e.scimType === 'invalidFilter');
     });
