@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import { recordAudit } from '../audit/record.js';
 import type { ScimGroupRow, GroupMemberRow } from '../db/queries/scim-groups.js';
 import { scimError } from './errors.js';
-import { normaliseBody, operationsOf, rejectUnknownAttributes, type PatchOperation } from './dialects.js';
+import { normaliseBody, operationsOf, rejectUnknownAttributes, withoutNulls, type PatchOperation } from './dialects.js';
 import { parseFilter, type FilterNode } from './filter-parser.js';
 import { groupResolver } from './filter-sql.js';
 import { ENTRA_GROUP_SCHEMA } from './schema.js';
@@ -28,7 +28,7 @@ function memberIds(value: unknown, where: string): string[] {
 
 export function parseGroupBody(body: unknown): ParsedGroup {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw scimError(400, 'Request body must be a JSON object', 'invalidSyntax');
-  const raw = { ...(body as Record<string, unknown>) };
+  const raw = withoutNulls(body as Record<string, unknown>);
   // Entra lists a Microsoft schema URN next to the core Group schema; it adds nothing we store
   if (Array.isArray(raw.schemas)) raw.schemas = raw.schemas.filter((s) => s !== ENTRA_GROUP_SCHEMA);
   rejectUnknownAttributes('Group', raw);
@@ -193,11 +193,25 @@ export function createGroupHandlers(ctx: ScimContext) {
         let displayName = before.display_name;
         let externalId = before.external_id;
 
+        // Consecutive removals (Entra sends one `members[value eq "..."]` op per member) are
+        // queued and run as one set-based delete before the next add/replace and at the end.
+        let queuedRemovals: string[] = [];
+        const flushRemovals = async () => {
+          if (!queuedRemovals.length) return;
+          removed.push(...(await queries.groups.removeMembers(before, queuedRemovals, trx)));
+          queuedRemovals = [];
+        };
         const memberOp = async (op: string, value: unknown, where: string) => {
           if (op === 'remove') {
-            removed.push(...(await queries.groups.removeMembers(before, value === undefined ? undefined : memberIds(value, where), trx)));
+            if (value !== undefined) {
+              queuedRemovals.push(...memberIds(value, where));
+              return;
+            }
+            await flushRemovals();
+            removed.push(...(await queries.groups.removeMembers(before, undefined, trx)));
             return;
           }
+          await flushRemovals();
           const ids = memberIds(value, where);
           await assertKnownMembers(ids, trx);
           if (op === 'add') added.push(...(await queries.groups.addMembers(before, ids, trx)));
@@ -234,6 +248,7 @@ export function createGroupHandlers(ctx: ScimContext) {
           const where = `operation ${index + 1}`;
           await runOperation(op, where, memberOp, setAttribute);
         }
+        await flushRemovals();
 
         const renamed = displayName !== before.display_name || externalId !== before.external_id;
         const row = renamed

@@ -122,13 +122,17 @@ export function createScimGroupQueries(db: Queryable) {
       );
       return (res.rows as { user_id: string }[]).map((r) => r.user_id);
     },
-    /** Removes the given members (all members when `ids` is undefined); returns the global user ids removed. */
+    /**
+     * Removes the given members (all members when `ids` is undefined); returns the global user ids removed.
+     * `= any(array(...))` makes the delete probe the (team_id, user_id) key for each member even
+     * when planner statistics are stale right after a bulk load (an `in (...)` join then walked the whole team).
+     */
     async removeMembers(group: ScimGroupRow, ids: string[] | undefined, q: Queryable = db): Promise<string[]> {
       if (ids && !ids.length) return [];
       const res = await q.raw(
         `delete from team_members tm
           where tm.org_id = ? and tm.team_id = ?
-            ${ids ? 'and tm.user_id in (select su.user_id from scim_users su where su.directory_id = ? and su.id = any(?::uuid[]))' : ''}
+            ${ids ? 'and tm.user_id = any(array(select su.user_id from scim_users su where su.directory_id = ? and su.id = any(?::uuid[])))' : ''}
           returning tm.user_id`,
         ids ? [group.org_id, group.team_id, group.directory_id, pgArray(scimIds(ids))] : [group.org_id, group.team_id],
       );

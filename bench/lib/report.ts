@@ -1,0 +1,52 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Figures } from './stats.js';
+
+export type Row = {
+  workload: string;
+  app: Figures;
+  raw?: Figures;
+  /** app/raw throughput ratio (1.0 = as fast as the raw limit) */
+  ratio?: number;
+  target?: string;
+  met?: boolean;
+  note?: string;
+};
+
+export function withRatio(row: Omit<Row, 'ratio'>): Row {
+  return row.raw ? { ...row, ratio: Math.round((row.app.perSecond / row.raw.perSecond) * 100) / 100 } : row;
+}
+
+export function printTable(rows: Row[]): void {
+  const header = ['workload', 'n', 'err', 'per s', 'p50 ms', 'p95 ms', 'p99 ms', 'raw per s', 'app/raw', 'target', 'met'];
+  const lines = rows.map((r) => [
+    r.workload,
+    String(r.app.count),
+    String(r.app.errors),
+    String(r.app.perSecond),
+    String(r.app.p50),
+    String(r.app.p95),
+    String(r.app.p99),
+    r.raw ? String(r.raw.perSecond) : '',
+    r.ratio !== undefined ? r.ratio.toFixed(2) : '',
+    r.target ?? '',
+    r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(fmt(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const l of lines) console.log(fmt(l));
+  for (const r of rows) if (r.note) console.log(`  ${r.workload}: ${r.note}`);
+}
+
+export function writeJson(dir: string, payload: Record<string, unknown>): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGb: Math.round(os.totalmem() / 2 ** 30), node: process.version }, ...payload }, null, 2),
+  );
+  return file;
+}

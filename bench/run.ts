@@ -1,0 +1,157 @@
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { Engine, type EngineName } from './lib/engine.js';
+import { printTable, writeJson } from './lib/report.js';
+import { createTenant, runTag, type BenchContext, type Sizes } from './workloads/context.js';
+import { runOktaImport } from './workloads/okta-import.js';
+import { runEntraGroups } from './workloads/entra-groups.js';
+import { runDeprovision } from './workloads/deprovision.js';
+import { runAccess } from './workloads/access.js';
+import { runSso } from './workloads/sso.js';
+import { runGrowth } from './workloads/growth.js';
+import { runHttpFloor } from './workloads/http-floor.js';
+
+/**
+ * `npm run bench`: starts the real service as a child process on 127.0.0.1, drives
+ * it over HTTP from this process with bounded request counts and a fixed
+ * concurrency, measures the same work as plain SQL (or plain xml-crypto) for a raw
+ * limit, prints a table and writes JSON to bench/results/.
+ */
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const RSS_LIMIT_MB = 300;
+
+const program = new Command()
+  .name('bench')
+  .description('Throughput and latency of the identity service against raw SQL / xml-crypto limits')
+  .addOption(new Option('--db <engine>', 'database engine').choices(['postgres', 'pglite']).default('postgres'))
+  .option('--database-url <url>', 'PostgreSQL server to create the bench database on', process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres')
+  .option('--quick', 'small sizes; finishes in under 2 minutes on PostgreSQL', false)
+  .option('--large', 'workload 1 imports 100,000 users', false)
+  .option('--users <n>', 'users imported in workload 1 (overrides --quick/--large)', (v) => parsePositive(v))
+  .option('--concurrency <n>', 'requests in flight', (v) => parsePositive(v), 16)
+  .option('--only <list>', 'workloads to run, e.g. 0,1,2,4 (0 is the HTTP floor; 2 and 3 need 1)', (v) => new Set(v.split(',').map((s) => Number(s.trim()))))
+  .option('--out <dir>', 'where the JSON goes', path.join(ROOT, 'bench/results'))
+  .option('--log-level <level>', 'the service LOG_LEVEL', 'warn')
+  .option('--cpu-prof <dir>', 'run the service with --cpu-prof into this directory')
+  .option('--keep-db', 'keep the PostgreSQL bench database for EXPLAIN ANALYZE afterwards (prints its name)', false);
+
+function parsePositive(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`not a positive integer: ${v}`);
+  return n;
+}
+
+function sizesFor(opts: { quick: boolean; large: boolean; users?: number }): Sizes {
+  const quick = opts.quick;
+  const users = opts.users ?? (quick ? 1_000 : opts.large ? 100_000 : 10_000);
+  return {
+    users,
+    bigGroup: 10_000,
+    accessUsers: 10_000,
+    growthSmall: quick ? 2_000 : 10_000,
+    growthLarge: quick ? 20_000 : 100_000,
+    accessSingles: quick ? 2_000 : 10_000,
+    accessBatches: quick ? 20 : 100,
+    signIns: quick ? 300 : 2_000,
+    growthProbes: quick ? 200 : 500,
+  };
+}
+
+async function main() {
+  const opts = program.parse().opts<{
+    db: EngineName;
+    databaseUrl: string;
+    quick: boolean;
+    large: boolean;
+    users?: number;
+    concurrency: number;
+    only?: Set<number>;
+    out: string;
+    logLevel: string;
+    cpuProf?: string;
+    keepDb: boolean;
+  }>();
+  const sizes = sizesFor(opts);
+  const wants = (n: number) => !opts.only || opts.only.has(n) || (n === 1 && (opts.only.has(2) || opts.only.has(3)));
+  const started = performance.now();
+  let engineRef: Engine | undefined;
+  const log = (msg: string) => {
+    const mem = engineRef?.memory();
+    const rss = mem ? ` (service RSS ${mem.rssMb} MB, peak ${mem.peakMb} MB)` : '';
+    console.log(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${msg}${rss}`);
+  };
+
+  log(`starting the service on ${opts.db}${opts.quick ? ' (quick)' : ''}`);
+  const engine = await Engine.create({
+    name: opts.db,
+    root: ROOT,
+    adminUrl: opts.databaseUrl,
+    concurrency: opts.concurrency,
+    logLevel: opts.logLevel,
+    nodeArgs: opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opts.cpuProf)}`] : [],
+  });
+  engineRef = engine;
+  const ctx: BenchContext = { engine, sizes, concurrency: opts.concurrency, quick: opts.quick, rows: [], tag: runTag(), log };
+  const skipped: Record<string, string> = {};
+  let failure: unknown;
+  try {
+    if (wants(0)) await runHttpFloor(ctx);
+    if (wants(1)) {
+      const app = await createTenant(ctx, 'okta');
+      const raw = await createTenant(ctx, 'raw');
+      const imported = await runOktaImport(ctx, app.directory, raw.directory);
+      if (wants(2)) await runEntraGroups(ctx, app.directory, raw.directory, imported);
+      if (wants(3)) await runDeprovision(ctx, app.directory, raw.directory, imported);
+    }
+    if (wants(4)) await runAccess(ctx, await createTenant(ctx, 'access'));
+    if (wants(5)) {
+      const reason = await runSso(ctx);
+      if (reason) skipped['5 sso'] = reason;
+    }
+    if (wants(6)) await runGrowth(ctx, await createTenant(ctx, 'growth'));
+    log('done');
+  } catch (err) {
+    failure = err;
+    console.error(err);
+  }
+  const peakRssMb = engine.peakRssMb();
+  const seconds = Math.round((performance.now() - started) / 100) / 10;
+  try {
+    await engine.close({ keepDatabase: opts.keepDb });
+    if (opts.keepDb && engine.databaseName) console.log(`kept database ${engine.databaseName}`);
+  } catch (err) {
+    console.error('cleanup failed:', err);
+  }
+
+  console.log('');
+  console.log(
+    `engine ${opts.db}, ${opts.quick ? 'quick' : opts.large ? 'large' : 'default'} sizes (${JSON.stringify(sizes)}), concurrency ${opts.concurrency}, ` +
+      `${os.cpus().length} cpus, ${seconds} s`,
+  );
+  printTable(ctx.rows);
+  for (const [name, reason] of Object.entries(skipped)) console.log(`  ${name}: skipped: ${reason}`);
+  const growthUsers = sizes.growthLarge;
+  const rssMet = peakRssMb < RSS_LIMIT_MB;
+  console.log(`service peak RSS (VmHWM, every service process of the run): ${peakRssMb} MB at ${growthUsers} users; target < ${RSS_LIMIT_MB} MB at 100k users: ${rssMet ? 'yes' : 'NO'}`);
+  const file = writeJson(opts.out, {
+    engine: opts.db,
+    mode: opts.quick ? 'quick' : opts.large ? 'large' : 'default',
+    sizes,
+    concurrency: opts.concurrency,
+    seconds,
+    peakRssMb,
+    rssTarget: { limitMb: RSS_LIMIT_MB, met: rssMet },
+    skipped,
+    rows: ctx.rows,
+    error: failure ? String(failure) : undefined,
+  });
+  console.log(`wrote ${path.relative(process.cwd(), file)}`);
+  if (failure) process.exitCode = 1;
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,85 @@
+import { createAccessQueries, type AccessPair } from '../../src/db/queries/access.js';
+import { expectStatus } from '../lib/http.js';
+import { prng, runConcurrent } from '../lib/stats.js';
+import { admin, type BenchContext, type Directory } from './context.js';
+import { accessSubjects, seedAccessStructure, seedAccessUsers, type AccessShape } from './access-seed.js';
+import { analyze } from './seed.js';
+import { rawRateRow } from './targets.js';
+
+/**
+ * Workload 4, access decisions on an org of 10,000 users, 200 teams, 1,000 projects
+ * (seeded with SQL). Single `GET .../access/:userId` and batch `POST /access/check`
+ * (1,000 pairs) at the bench concurrency. Raw: the service's own decision query
+ * (src/db/queries/access.ts) run through pg with the same concurrency.
+ */
+export const ACCESS_SHAPE: AccessShape = { teams: 200, projects: 1000 };
+const BATCH = 1000;
+
+export function samplePairs(subjects: { users: string[]; externals: string[]; projects: string[] }, count: number, seed: number): AccessPair[] {
+  const rnd = prng(seed);
+  const pick = <T>(list: T[]) => list[Math.floor(rnd() * list.length)]!;
+  return Array.from({ length: count }, () => ({
+    userId: rnd() < 0.02 && subjects.externals.length ? pick(subjects.externals) : pick(subjects.users),
+    projectId: pick(subjects.projects),
+  }));
+}
+
+export async function runAccess(ctx: BenchContext, tenant: { directory: Directory }) {
+  const dir = tenant.directory;
+  const prefix = `acc-${ctx.tag}`;
+  const n = ctx.sizes.accessUsers;
+  ctx.log(`4 access: seeding ${n} users, ${ACCESS_SHAPE.teams} teams, ${ACCESS_SHAPE.projects} projects`);
+  const subjects = await ctx.engine.withSql(async (sql) => {
+    await seedAccessStructure(sql.query, dir, prefix, ACCESS_SHAPE);
+    await seedAccessUsers(sql.query, dir, prefix, ACCESS_SHAPE, 1, n);
+    await analyze(sql.query);
+    return accessSubjects(sql.query, dir.orgId, prefix, n);
+  });
+  const singles = samplePairs(subjects, ctx.sizes.accessSingles, 4);
+  const batches = Array.from({ length: ctx.sizes.accessBatches }, (_, b) => samplePairs(subjects, BATCH, 1000 + b));
+
+  ctx.log(`4 access: ${singles.length} single decisions, ${batches.length} batches of ${BATCH} at concurrency ${ctx.concurrency}`);
+  const levels = new Map<string, number>();
+  const appSingle = await runConcurrent(singles.length, ctx.concurrency, async (i) => {
+    const { userId, projectId } = singles[i]!;
+    const res = expectStatus(await admin(ctx, 'GET', `/orgs/${dir.orgId}/projects/${projectId}/access/${userId}`), [200], 'access');
+    const level = (res.body as { level: string }).level;
+    levels.set(level, (levels.get(level) ?? 0) + 1);
+  });
+  const appBatch = await runConcurrent(
+    batches.length,
+    ctx.concurrency,
+    async (b) => {
+      const res = expectStatus(await admin(ctx, 'POST', '/access/check', { checks: batches[b] }), [200], 'access check');
+      if ((res.body as { results: unknown[] }).results.length !== BATCH) throw new Error('short batch');
+    },
+    BATCH,
+  );
+
+  const { rawSingle, rawBatch } = await ctx.engine.withSql(async (sql) => {
+    const queries = createAccessQueries(sql.knex);
+    const rawSingle = await runConcurrent(singles.length, ctx.concurrency, async (i) => {
+      const [facts] = await queries.factsForPairs([singles[i]!]);
+      if (!facts?.org_id) throw new Error('no facts');
+    });
+    const rawBatch = await runConcurrent(
+      batches.length,
+      ctx.concurrency,
+      async (b) => {
+        if ((await queries.factsForPairs(batches[b]!)).length !== BATCH) throw new Error('short batch');
+      },
+      BATCH,
+    );
+    return { rawSingle, rawBatch };
+  });
+
+  const mix = [...levels.entries()].map(([k, v]) => `${k} ${Math.round((v / singles.length) * 100)}%`).join(', ');
+  ctx.rows.push(rawRateRow('4 access GET .../access/:userId: decisions/s', appSingle, rawSingle, `levels: ${mix}`));
+  ctx.rows.push(rawRateRow(`4 access POST /access/check x${BATCH}: decisions/s`, appBatch, rawBatch));
+  ctx.rows.push({
+    workload: `4 access batch: decisions/s floor`,
+    app: appBatch,
+    target: '>= 20000/s',
+    met: appBatch.errors === 0 && appBatch.perSecond >= 20_000,
+  });
+}

@@ -1,0 +1,86 @@
+import { expectStatus } from '../lib/http.js';
+import { prng, runConcurrent, type Figures } from '../lib/stats.js';
+import type { Row } from '../lib/report.js';
+import type { Exec } from '../lib/engine.js';
+import { admin, scim, type BenchContext, type Directory } from './context.js';
+import { seedAccessStructure, seedAccessUsers } from './access-seed.js';
+import { ACCESS_SHAPE } from './access.js';
+import { analyze } from './seed.js';
+
+/**
+ * Workload 6, growth: the same `userName eq` filter, single-user GET and access
+ * decision on an org at a small and a large user count (users seeded set-based).
+ * The large/small ratio of p50 latency should stay near 1 (index lookups, no scans).
+ * Probes run one at a time (concurrency 1) after a warm-up, so latency is not queueing.
+ */
+const GROWTH_TARGET = 1.5;
+
+type Probe = { userName: string; scimId: string; userId: string; projectId: string };
+
+async function sampleProbes(q: Exec, dir: Directory, count: number, seed: number): Promise<Probe[]> {
+  const users = await q<{ id: string; user_id: string; user_name: string }>(
+    `select id, user_id, user_name from scim_users where directory_id = $1 order by md5(id::text || $2) limit $3`,
+    [dir.id, String(seed), count],
+  );
+  const projects = await q<{ id: string }>(`select id from projects where org_id = $1`, [dir.orgId]);
+  const rnd = prng(seed);
+  return users.map((u) => ({ userName: u.user_name, scimId: u.id, userId: u.user_id, projectId: projects[Math.floor(rnd() * projects.length)]!.id }));
+}
+
+async function measure(ctx: BenchContext, dir: Directory, probes: Probe[]) {
+  const run = async (kind: 'filter' | 'get' | 'access', list: Probe[]) =>
+    runConcurrent(list.length, 1, async (i) => {
+      const p = list[i]!;
+      if (kind === 'filter') {
+        const res = expectStatus(await scim(ctx, dir, 'GET', `/Users?filter=${encodeURIComponent(`userName eq "${p.userName}"`)}`), [200], 'filter');
+        if ((res.body as { totalResults: number }).totalResults !== 1) throw new Error('filter did not find the user');
+      } else if (kind === 'get') {
+        expectStatus(await scim(ctx, dir, 'GET', `/Users/${p.scimId}`), [200], 'get');
+      } else {
+        expectStatus(await admin(ctx, 'GET', `/orgs/${dir.orgId}/projects/${p.projectId}/access/${p.userId}`), [200], 'access');
+      }
+    });
+  const warm = probes.slice(0, Math.min(50, probes.length));
+  const out: Record<string, Figures> = {};
+  for (const kind of ['filter', 'get', 'access'] as const) {
+    await run(kind, warm);
+    out[kind] = await run(kind, probes);
+  }
+  return out as Record<'filter' | 'get' | 'access', Figures>;
+}
+
+export async function runGrowth(ctx: BenchContext, tenant: { directory: Directory }) {
+  const dir = tenant.directory;
+  const prefix = `grow-${ctx.tag}`;
+  const { growthSmall: small, growthLarge: large, growthProbes: count } = ctx.sizes;
+  ctx.log(`6 growth: ${small} users`);
+  const smallProbes = await ctx.engine.withSql(async (sql) => {
+    await seedAccessStructure(sql.query, dir, prefix, ACCESS_SHAPE);
+    await seedAccessUsers(sql.query, dir, prefix, ACCESS_SHAPE, 1, small);
+    await analyze(sql.query);
+    return sampleProbes(sql.query, dir, count, 6);
+  });
+  const atSmall = await measure(ctx, dir, smallProbes);
+  ctx.log(`6 growth: ${large} users`);
+  const largeProbes = await ctx.engine.withSql(async (sql) => {
+    await seedAccessUsers(sql.query, dir, prefix, ACCESS_SHAPE, small + 1, large);
+    await analyze(sql.query);
+    return sampleProbes(sql.query, dir, count, 7);
+  });
+  const atLarge = await measure(ctx, dir, largeProbes);
+
+  const label = (k: number) => (k >= 1000 ? `${k / 1000}k` : String(k));
+  const names = { filter: 'SCIM GET ?filter=userName eq', get: 'SCIM GET /Users/:id', access: 'GET .../access/:userId' } as const;
+  for (const kind of ['filter', 'get', 'access'] as const) {
+    const ratio = Math.round((atLarge[kind].p50 / Math.max(atSmall[kind].p50, 0.01)) * 100) / 100;
+    const row: Row = {
+      workload: `6 growth ${names[kind]} @${label(large)}`,
+      app: atLarge[kind],
+      target: `p50 ${label(large)}/${label(small)} < ${GROWTH_TARGET}`,
+      met: ratio < GROWTH_TARGET && atLarge[kind].errors === 0,
+      note: `p50 ${atSmall[kind].p50} ms at ${label(small)} users -> ${atLarge[kind].p50} ms at ${label(large)}: ratio ${ratio}`,
+    };
+    ctx.rows.push({ workload: `6 growth ${names[kind]} @${label(small)}`, app: atSmall[kind] });
+    ctx.rows.push(row);
+  }
+}
