@@ -13,6 +13,12 @@ export type Envelope = {
   inResponseTo: string | null;
   issuer: string | null;
   statusCode: string | null;
+  /** carries a saml:EncryptedAssertion (decryption failures must then all look alike) */
+  encrypted: boolean;
+  /** the Response itself carries a ds:Signature (then Destination is mandatory, SAML bindings §3.5.5.2) */
+  signed: boolean;
+  /** Response@Version (SAML core §3.2.2: required, "2.0") */
+  version: string | null;
 };
 
 /**
@@ -40,17 +46,28 @@ export function readEnvelope(samlResponse: string): Envelope {
   if (root.namespaceURI !== PROTOCOL || root.localName !== 'Response') {
     throw fail('malformed_response', 400, 'SAMLResponse is not a SAML 2.0 Response');
   }
-  const direct = (parent: Element, ns: string, name: string) =>
-    Array.from(parent.childNodes).find((n): n is Element => n.nodeType === 1 && (n as Element).namespaceURI === ns && (n as Element).localName === name);
-  const issuer = direct(root, ASSERTION, 'Issuer');
-  const status = direct(root, PROTOCOL, 'Status');
-  const statusCode = status ? direct(status, PROTOCOL, 'StatusCode') : undefined;
+  const all = (parent: Element, ns: string, name: string) =>
+    Array.from(parent.childNodes).filter((n): n is Element => n.nodeType === 1 && (n as Element).namespaceURI === ns && (n as Element).localName === name);
+  // The schema allows one Issuer, one Status and one top-level StatusCode. A second one is a
+  // parser-confusion attempt (is the first or the last read?): refused rather than guessed.
+  const single = (parent: Element, ns: string, name: string) => {
+    const found = all(parent, ns, name);
+    if (found.length > 1) throw fail('malformed_response', 400, `The response has more than one ${name}`);
+    return found[0];
+  };
+  const issuer = single(root, ASSERTION, 'Issuer');
+  const status = single(root, PROTOCOL, 'Status');
+  const statusCode = status ? single(status, PROTOCOL, 'StatusCode') : undefined;
   return {
     xml,
     destination: root.getAttribute('Destination'),
-    inResponseTo: root.getAttribute('InResponseTo'),
+    // an empty attribute names no request: treated like an absent one
+    inResponseTo: root.getAttribute('InResponseTo') || null,
     issuer: issuer?.textContent?.trim() ?? null,
     statusCode: statusCode?.getAttribute('Value') ?? null,
+    encrypted: all(root, ASSERTION, 'EncryptedAssertion').length > 0,
+    signed: all(root, 'http://www.w3.org/2000/09/xmldsig#', 'Signature').length > 0,
+    version: root.getAttribute('Version'),
   };
 }
 
@@ -61,12 +78,14 @@ const list = (v: unknown): Xml2Js[] => (Array.isArray(v) ? (v as Xml2Js[]) : [])
 export function assertionFacts(parsed: unknown) {
   const assertion = (parsed as { Assertion?: Xml2Js }).Assertion ?? {};
   const subject = list(assertion.Subject)[0] ?? {};
-  const bearer = list(subject.SubjectConfirmation)
+  const confirmations = list(subject.SubjectConfirmation);
+  const bearer = confirmations
     .filter((sc) => sc.$?.Method === 'urn:oasis:names:tc:SAML:2.0:cm:bearer')
     .map((sc) => list(sc.SubjectConfirmationData)[0]?.$ ?? {});
   const conditions = list(assertion.Conditions)[0]?.$ ?? {};
   return {
     id: assertion.$?.ID ?? null,
+    version: assertion.$?.Version ?? null,
     issueInstant: assertion.$?.IssueInstant ?? null,
     bearer: bearer.map((d) => ({
       recipient: d.Recipient ?? null,
@@ -75,5 +94,8 @@ export function assertionFacts(parsed: unknown) {
       inResponseTo: d.InResponseTo ?? null,
     })),
     conditionsNotOnOrAfter: conditions.NotOnOrAfter ?? null,
+    /** methods of every SubjectConfirmation, bearer or not (to tell "no bearer" from "not for us") */
+    confirmationMethods: confirmations.map((sc) => sc.$?.Method ?? null),
+    hasAuthnStatement: list(assertion.AuthnStatement).length > 0,
   };
 }

@@ -74,6 +74,11 @@ export function samlRouter(ctx: AppContext): Router {
   const acs: RequestHandler<{ connectionId: string }> = async (req, res) => {
     const connectionId = req.params.connectionId;
     try {
+      // the HTTP-POST binding is an HTML form: a JSON, XML or multipart body is not read as "no SAMLResponse"
+      // (req.is is null without a body, which then reads as missing_response)
+      if (req.is('application/x-www-form-urlencoded') === false) {
+        throw fail('unsupported_content_type', 400, 'The ACS takes an application/x-www-form-urlencoded form (SAML HTTP-POST binding)');
+      }
       res.redirect(302, await flow.acs(connectionId, (req.body ?? {}) as Record<string, unknown>));
     } catch (err) {
       if (!(err instanceof SamlFailure)) throw err; // database trouble and the like: the app's 500
@@ -83,6 +88,16 @@ export function samlRouter(ctx: AppContext): Router {
     }
   };
   router.post('/saml/:connectionId/acs', acsBody, acsBodyErrors, acs);
+  // Responses never travel by HTTP-Redirect in Web Browser SSO (SAML profiles §4.1.2): a GET is refused,
+  // and audited when it carries a SAMLResponse (a sign-in attempt, not a stray visit).
+  router.get('/saml/:connectionId/acs', async (req, res) => {
+    const failure = fail('method_not_allowed', 405, 'The ACS accepts only the HTTP-POST binding');
+    if (req.query.SAMLResponse !== undefined) {
+      await flow.recordFailure(req.params.connectionId, failure).catch((e: unknown) => log.error({ err: e }, 'audit of a failed sign-in failed'));
+    }
+    res.set('Allow', 'POST');
+    sendFailure(req, res, failure);
+  });
 
   return router;
 }

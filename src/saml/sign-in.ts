@@ -10,7 +10,7 @@ import { mintToken } from '../auth/tokens.js';
 import { effectiveMapping, emailDomain, mapProfile, type SignedInProfile } from './attributes.js';
 import { createSamlRequestCache } from './cache.js';
 import { assertionFacts, readEnvelope, STATUS_SUCCESS } from './envelope.js';
-import { fail, fromNodeSamlError, SamlFailure } from './failures.js';
+import { auditSafe, fail, forEncryptedResponse, fromNodeSamlError, SamlFailure } from './failures.js';
 import { matchReturnUrl, withCode } from './return-urls.js';
 import { normaliseDomain } from '../services/domains.js';
 import { REQUEST_TTL_MS, samlFor, spMetadataXml, spUrls } from './sp.js';
@@ -57,7 +57,7 @@ export function createSignInFlow(ctx: AppContext) {
         actor: actorFor(row.id),
         action: 'sso.sign_in_failed',
         target: { type: 'sso_connection', id: row.id },
-        after: { reason: failure.code, ...failure.details },
+        after: { reason: failure.code, ...auditSafe(failure.details) },
       }),
     );
   }
@@ -151,14 +151,22 @@ export function createSignInFlow(ctx: AppContext) {
       const c = await loadConnection(connectionId);
       const { row } = c;
       if (!row.enabled) throw fail('connection_disabled', 403, 'This SSO connection is disabled');
+      // a parameter sent twice arrives as an array: which copy would be checked and which used? Refused.
+      if (Array.isArray(form.SAMLResponse) || Array.isArray(form.RelayState)) {
+        throw fail('malformed_request', 400, 'SAMLResponse and RelayState must each be sent at most once');
+      }
       if (typeof form.SAMLResponse !== 'string') throw fail('missing_response', 400, 'SAMLResponse is missing');
       const relayState = typeof form.RelayState === 'string' ? form.RelayState : null;
       const { acsUrl } = spUrls(config.publicUrl, row.id);
 
       // ours: no DOCTYPE, one Response, its status, Destination and Issuer
       const envelope = readEnvelope(form.SAMLResponse);
+      if (envelope.version !== '2.0') throw fail('version_mismatch', 400, 'Only SAML 2.0 responses are accepted', { version: envelope.version });
       if (envelope.statusCode !== STATUS_SUCCESS) {
         throw fail('idp_status_error', 401, 'The identity provider did not report success', { status: envelope.statusCode });
+      }
+      if (envelope.destination === null && envelope.signed) {
+        throw fail('destination_mismatch', 401, 'A signed response must name its Destination (SAML bindings §3.5.5.2)');
       }
       if (envelope.destination !== null && envelope.destination !== acsUrl) {
         throw fail('destination_mismatch', 401, 'The response is addressed to another endpoint', { destination: envelope.destination });
@@ -188,7 +196,8 @@ export function createSignInFlow(ctx: AppContext) {
       try {
         validated = await samlFor(spConfig(c, cache)).validatePostResponseAsync({ SAMLResponse: form.SAMLResponse });
       } catch (err) {
-        throw fromNodeSamlError(err);
+        const failure = fromNodeSamlError(err);
+        throw envelope.encrypted ? forEncryptedResponse(failure) : failure;
       }
       const profile = validated.profile;
       if (!profile) throw fail('invalid_response', 400, 'The response carries no assertion');
@@ -199,20 +208,35 @@ export function createSignInFlow(ctx: AppContext) {
       }
       const facts = assertionFacts(profile.getAssertion?.());
       if (!facts.id) throw fail('invalid_response', 400, 'The assertion has no ID');
+      if (facts.version !== '2.0') throw fail('version_mismatch', 400, 'Only SAML 2.0 assertions are accepted', { version: facts.version });
+      // SAML profiles §4.1.4.2 (Web Browser SSO): a bearer SubjectConfirmation whose data names our ACS
+      // as Recipient, carries NotOnOrAfter, MUST NOT carry NotBefore, and repeats the request id when
+      // answering one; and the assertion MUST carry an AuthnStatement.
+      if (!facts.bearer.length) {
+        throw fail('subject_confirmation_invalid', 401, 'The assertion has no bearer subject confirmation', { methods: facts.confirmationMethods });
+      }
       const confirmation = facts.bearer.find((b) => b.recipient === acsUrl);
       if (!confirmation) {
         throw fail('recipient_mismatch', 401, 'The assertion is addressed to another endpoint', { recipients: facts.bearer.map((b) => b.recipient) });
       }
+      const confirmationEnd = confirmation.notOnOrAfter ? Date.parse(confirmation.notOnOrAfter) : NaN;
+      if (!Number.isFinite(confirmationEnd)) {
+        throw fail('subject_confirmation_invalid', 401, 'The bearer confirmation has no valid NotOnOrAfter', { notOnOrAfter: confirmation.notOnOrAfter });
+      }
+      if (confirmation.notBefore !== null) {
+        throw fail('subject_confirmation_invalid', 401, 'A bearer confirmation must not carry NotBefore', { notBefore: confirmation.notBefore });
+      }
       const now = Date.now();
-      if (confirmation.notOnOrAfter && now - config.samlClockSkewMs >= Date.parse(confirmation.notOnOrAfter)) {
-        throw fail('expired', 401, 'The assertion has expired');
+      if (now - config.samlClockSkewMs >= confirmationEnd) throw fail('expired', 401, 'The assertion has expired');
+      // The Response's InResponseTo is unsigned when only the assertion is signed: the signed copy must agree,
+      // both ways, or an unsolicited assertion could be passed off as the answer to someone's pending request.
+      if ((confirmation.inResponseTo || null) !== envelope.inResponseTo) {
+        throw fail('in_response_to_invalid', 401, 'The assertion answers another request', {
+          assertionInResponseTo: confirmation.inResponseTo,
+          responseInResponseTo: envelope.inResponseTo,
+        });
       }
-      if (confirmation.notBefore && now + config.samlClockSkewMs < Date.parse(confirmation.notBefore)) {
-        throw fail('not_yet_valid', 401, 'The assertion is not valid yet');
-      }
-      if (confirmation.inResponseTo && confirmation.inResponseTo !== envelope.inResponseTo) {
-        throw fail('in_response_to_invalid', 401, 'The assertion answers another request');
-      }
+      if (!facts.hasAuthnStatement) throw fail('authn_statement_missing', 401, 'The assertion carries no authentication statement');
 
       const mapped = mapProfile(profile as Parameters<typeof mapProfile>[0], effectiveMapping(row.attribute_mapping));
       if (!mapped.email) throw fail('email_missing', 403, 'The assertion carries no email address', { assertionId: facts.id });

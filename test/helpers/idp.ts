@@ -179,3 +179,183 @@ export function idpMetadataXml(o: { entityId: string; ssoUrl: string; certs: str
     `</${p}IDPSSODescriptor></${p}EntityDescriptor>`
   );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Attack builders (test/integration/saml-attacks.test.ts). Each takes a response our test IdP
+// signed and rewrites it the way a published attack does, so the refusals are tested on real
+// signatures rather than on hand-written fragments.
+// ---------------------------------------------------------------------------------------------
+
+const DSIG = 'http://www.w3.org/2000/09/xmldsig#';
+const xmldom = createRequire(import.meta.url)('@xmldom/xmldom') as typeof import('@xmldom/xmldom');
+type XElement = import('@xmldom/xmldom').Element;
+type XDocument = import('@xmldom/xmldom').Document;
+
+export const parseXmlDoc = (xml: string): XDocument => new xmldom.DOMParser().parseFromString(xml, 'application/xml');
+export const serializeXml = (doc: XDocument): string => new xmldom.XMLSerializer().serializeToString(doc);
+const childElements = (parent: XElement, ns: string, localName: string): XElement[] =>
+  Array.from(parent.childNodes).filter(
+    (n): n is XElement => n.nodeType === 1 && (n as XElement).namespaceURI === ns && (n as XElement).localName === localName,
+  );
+/** Sets the NameID of an assertion element (the "evil" edit of every wrapping attack). */
+function setNameIdOf(assertion: XElement, value: string) {
+  const nameId = assertion.getElementsByTagNameNS(NS.saml, 'NameID')[0]!;
+  while (nameId.firstChild) nameId.removeChild(nameId.firstChild);
+  nameId.appendChild(nameId.ownerDocument!.createTextNode(value));
+}
+const withoutSignature = (el: XElement): XElement => {
+  const copy = el.cloneNode(true) as XElement;
+  for (const sig of childElements(copy, DSIG, 'Signature')) copy.removeChild(sig);
+  return copy;
+};
+
+export type XswVariant = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8;
+
+/**
+ * The eight XML Signature Wrapping variants of Somorovsky et al., "On Breaking SAML: Be Whoever
+ * You Want to Be" (USENIX Security 2012), in the shapes SAML Raider generates. XSW1/XSW2 take a
+ * Response signed on the Response; XSW3–XSW8 a Response whose Assertion is signed. The evil
+ * assertion carries `evilNameId`; the signed original stays somewhere in the document.
+ */
+export function signatureWrapping(variant: XswVariant, signedXml: string, evilNameId: string): string {
+  const doc = parseXmlDoc(signedXml);
+  const response = doc.documentElement as unknown as XElement;
+  if (variant === 1 || variant === 2) {
+    const signature = childElements(response, DSIG, 'Signature')[0]!;
+    const original = withoutSignature(response); // what the signature covers
+    const evil = withoutSignature(response);
+    evil.setAttribute('ID', newId());
+    setNameIdOf(childElements(evil, NS.saml, 'Assertion')[0]!, evilNameId);
+    const issuer = childElements(evil, NS.saml, 'Issuer')[0]!;
+    evil.insertBefore(signature, issuer.nextSibling);
+    // XSW1: the original Response inside the Signature (enveloping); XSW2: beside it (detached)
+    if (variant === 1) signature.appendChild(original);
+    else evil.insertBefore(original, signature.nextSibling);
+    doc.replaceChild(evil, response);
+    return serializeXml(doc);
+  }
+  const assertion = childElements(response, NS.saml, 'Assertion')[0]!;
+  const signature = childElements(assertion, DSIG, 'Signature')[0]!;
+  const unsignedCopy = withoutSignature(assertion);
+  const evilCopy = () => {
+    const evil = withoutSignature(assertion);
+    evil.setAttribute('ID', newId());
+    setNameIdOf(evil, evilNameId);
+    return evil;
+  };
+  switch (variant) {
+    case 3: // evil assertion before the signed one, as a sibling
+      response.insertBefore(evilCopy(), assertion);
+      break;
+    case 4: {
+      // the signed assertion becomes a child of the evil one
+      const evil = evilCopy();
+      response.replaceChild(evil, assertion);
+      evil.appendChild(assertion);
+      break;
+    }
+    case 5: // the signed assertion is edited in place (keeps its Signature); an unsigned original is appended
+      setNameIdOf(assertion, evilNameId);
+      response.appendChild(unsignedCopy);
+      break;
+    case 6: // edited in place; the original sits inside the Signature
+      setNameIdOf(assertion, evilNameId);
+      signature.appendChild(unsignedCopy);
+      break;
+    case 7: {
+      // edited in place; the original goes into samlp:Extensions (a lax schema slot)
+      setNameIdOf(assertion, evilNameId);
+      const extensions = doc.createElementNS(NS.samlp, 'samlp:Extensions');
+      extensions.appendChild(unsignedCopy);
+      const issuer = childElements(response, NS.saml, 'Issuer')[0]!;
+      response.insertBefore(extensions, issuer.nextSibling);
+      break;
+    }
+    case 8: {
+      // edited in place; the original inside ds:Object within the Signature
+      setNameIdOf(assertion, evilNameId);
+      const object = doc.createElementNS(DSIG, 'Object');
+      object.appendChild(unsignedCopy);
+      signature.appendChild(object);
+      break;
+    }
+  }
+  return serializeXml(doc);
+}
+
+export type CustomSignOptions = {
+  signatureAlgorithm?: string;
+  digestAlgorithm?: string;
+  canonicalizationAlgorithm?: string;
+  transforms?: string[];
+  /** KeyInfo content: the signer's certificate (default), an RSA KeyValue of the signer's key, or none */
+  keyInfo?: 'x509' | 'keyValue' | 'none';
+  /** sign with HMAC using this shared secret instead of the RSA key (key-confusion attack) */
+  hmacKey?: string;
+  /** extra transform algorithms the signer implements (the verifier does not): URI → output */
+  customTransforms?: Record<string, (node: unknown) => string>;
+  /** Reference URI="" (the whole document) instead of #ID */
+  emptyUri?: boolean;
+  /** a second Reference, to the element at this xpath */
+  extraReferenceXpath?: string;
+};
+
+/** Like signElement, with every knob an attacker (or a broken IdP) could turn. */
+export function signElementWith(xml: string, key: KeyPair, xpath: string, o: CustomSignOptions = {}): string {
+  const keyValue = () => {
+    const jwk = createPublicKey(key.privateKey).export({ format: 'jwk' }) as { n: string; e: string };
+    const b64 = (s: string) => Buffer.from(s, 'base64url').toString('base64');
+    return `<KeyValue><RSAKeyValue><Modulus>${b64(jwk.n)}</Modulus><Exponent>${b64(jwk.e)}</Exponent></RSAKeyValue></KeyValue>`;
+  };
+  const sig = new SignedXml({
+    privateKey: o.hmacKey ?? key.privateKey,
+    publicCert: o.keyInfo === 'none' || o.hmacKey ? undefined : key.cert,
+    signatureAlgorithm: o.signatureAlgorithm ?? SIGN.signatureAlgorithm,
+    canonicalizationAlgorithm: o.canonicalizationAlgorithm ?? SIGN.canonicalizationAlgorithm,
+    ...(o.keyInfo === 'keyValue' ? { getKeyInfoContent: keyValue } : {}),
+  });
+  if (o.hmacKey) sig.enableHMAC();
+  for (const [uri, process] of Object.entries(o.customTransforms ?? {})) {
+    (sig.CanonicalizationAlgorithms as Record<string, unknown>)[uri] = class {
+      includeComments = false;
+      process = process;
+      getAlgorithmName = () => uri;
+    };
+  }
+  sig.addReference({
+    xpath,
+    transforms: o.transforms ?? TRANSFORMS,
+    digestAlgorithm: o.digestAlgorithm ?? 'http://www.w3.org/2001/04/xmlenc#sha256',
+    ...(o.emptyUri ? { isEmptyUri: true } : {}),
+  });
+  if (o.extraReferenceXpath) {
+    sig.addReference({ xpath: o.extraReferenceXpath, transforms: [EXC_C14N_URI], digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256' });
+  }
+  sig.computeSignature(xml, { location: { reference: `${xpath}/*[local-name(.)='Issuer']`, action: 'after' } });
+  return sig.getSignedXml();
+}
+
+const EXC_C14N_URI = 'http://www.w3.org/2001/10/xml-exc-c14n#';
+
+/** The PEM exactly as node-saml hands it to xml-crypto (RFC 7468 normalised), i.e. the bytes an HMAC key-confusion attack would use. */
+export const verifierPem = (pem: string) => `${(pem.trim().replace(/\r\n|\r/g, '\n').match(/.{1,64}/g) ?? []).join('\n')}\n`;
+
+/** encryptAssertion with a chosen data-encryption algorithm (e.g. AES-CBC, the mode the XML Encryption padding oracle targets). */
+export async function encryptAssertionWith(assertion: string, spCertPem: string, encryptionAlgorithm: string): Promise<string> {
+  const rsaPub = createPublicKey(spCertPem).export({ type: 'spki', format: 'pem' }).toString();
+  const encrypted = await new Promise<string>((resolve, reject) =>
+    xmlenc.encrypt(
+      assertion,
+      {
+        rsa_pub: rsaPub,
+        pem: spCertPem,
+        encryptionAlgorithm,
+        keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
+        disallowEncryptionWithInsecureAlgorithm: false,
+        warnInsecureAlgorithm: false,
+      },
+      (err, result) => (err || !result ? reject(err ?? new Error('no result')) : resolve(result)),
+    ),
+  );
+  return `<saml:EncryptedAssertion xmlns:saml="${NS.saml}">${encrypted}</saml:EncryptedAssertion>`;
+}
