@@ -55,3 +55,10 @@ export async function auditEvents(t: TestApp, action: string, targetId?: string)
   if (targetId) q.andWhere({ target_id: targetId });
   return q;
 }
+
+/** An org whose owner has a password session. */
+export async function orgWithOwner(t: TestApp) {
+  const owner = await insertUser(t);
+  const org = await insertOrg(t, { ownerId: owner.id });
+  return { org, owner, ownerAuth: await sessionAuth(t, owner.id) };
+}

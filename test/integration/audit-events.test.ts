@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { testBackends } from '../helpers/db.js';
-import { insertOrg, insertUser, memberWithSession, sessionAuth } from '../helpers/fixtures.js';
+import { insertOrg, insertUser, memberWithSession, sessionAuth, orgWithOwner } from '../helpers/fixtures.js';
 import { encodeCursor } from '../../src/http/pagination.js';
 
 const BASE = Date.parse('2026-01-01T00:00:00Z');
@@ -20,11 +20,6 @@ for (const backend of testBackends()) {
     });
     after(() => t.close());
 
-    async function orgWithOwner() {
-      const owner = await insertUser(t);
-      const org = await insertOrg(t, { ownerId: owner.id });
-      return { org, owner, ownerAuth: await sessionAuth(t, owner.id) };
-    }
 
     /**
      * 30 events in `orgId`, one a minute from BASE, interleaved (by id) with 10 events of `otherOrgId`
@@ -88,8 +83,8 @@ for (const backend of testBackends()) {
       let otherAuth: string;
 
       before(async () => {
-        ({ org, ownerAuth } = await orgWithOwner());
-        ({ org: otherOrg, ownerAuth: otherAuth } = await orgWithOwner());
+        ({ org, ownerAuth } = await orgWithOwner(t));
+        ({ org: otherOrg, ownerAuth: otherAuth } = await orgWithOwner(t));
         users = [(await insertUser(t)).id, (await insertUser(t)).id];
         seeded = await seed(org.id, otherOrg.id, users);
       });
@@ -230,7 +225,7 @@ for (const backend of testBackends()) {
     });
 
     it('lists the events of invite create, revoke and accept (with request id, actor, target), and none for refused requests', async () => {
-      const { org, owner, ownerAuth } = await orgWithOwner();
+      const { org, owner, ownerAuth } = await orgWithOwner(t);
       const viewer = await memberWithSession(t, org.id, 'viewer');
       const list = async () =>
         (await t.http.get(`/api/v1/orgs/${org.id}/audit-events`).set('Authorization', ownerAuth).expect(200)).body.data as {
@@ -286,7 +281,7 @@ for (const backend of testBackends()) {
     });
 
     it('keeps the events of a deleted org in the table; the API answers 404 for it', async () => {
-      const { org, ownerAuth } = await orgWithOwner();
+      const { org, ownerAuth } = await orgWithOwner(t);
       await t.http.post(`/api/v1/orgs/${org.id}/invites`).set('Authorization', ownerAuth).send({ email: 'gone@example.com', role: 'member' }).expect(201);
       await t.testDb.db('organizations').where({ id: org.id }).del();
       assert.equal((await t.testDb.db('audit_events').where({ org_id: org.id })).length, 1);

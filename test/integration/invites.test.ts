@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { testBackends } from '../helpers/db.js';
-import { addMember, auditEvents, insertOrg, insertUser, memberWithSession, sessionAuth } from '../helpers/fixtures.js';
+import { addMember, auditEvents, insertOrg, insertUser, memberWithSession, sessionAuth, orgWithOwner } from '../helpers/fixtures.js';
 import { hashToken } from '../../src/auth/tokens.js';
 
 const HOUR = 3_600_000;
@@ -15,12 +15,6 @@ for (const backend of testBackends()) {
     });
     after(() => t.close());
 
-    /** An org with an owner who has a session. */
-    async function orgWithOwner() {
-      const owner = await insertUser(t);
-      const org = await insertOrg(t, { ownerId: owner.id });
-      return { org, owner, ownerAuth: await sessionAuth(t, owner.id) };
-    }
 
     async function insertRole(orgId: string, key: string, permissions: string[] = []) {
       const [row] = await t.testDb.db('roles').insert({ org_id: orgId, key, name: key, permissions }).returning('*');
@@ -40,7 +34,7 @@ for (const backend of testBackends()) {
 
     describe('POST /orgs/:orgId/invites', () => {
       it('creates an invite: token shown once, only its SHA-256 stored, 7-day default expiry, audited', async () => {
-        const { org, owner, ownerAuth } = await orgWithOwner();
+        const { org, owner, ownerAuth } = await orgWithOwner(t);
         await insertRole(org.id, 'billing');
         const before = Date.now();
         const res = await t.http
@@ -74,7 +68,7 @@ for (const backend of testBackends()) {
       });
 
       it('a service token may invite; expiresInHours sets the expiry', async () => {
-        const { org } = await orgWithOwner();
+        const { org } = await orgWithOwner(t);
         const before = Date.now();
         const res = await t.http
           .post(`/api/v1/orgs/${org.id}/invites`)
@@ -88,7 +82,7 @@ for (const backend of testBackends()) {
       });
 
       it('bad input is a 400 naming the field, and writes nothing', async () => {
-        const { org, ownerAuth } = await orgWithOwner();
+        const { org, ownerAuth } = await orgWithOwner(t);
         await insertRole(org.id, 'known');
         const cases: [Record<string, unknown>, string][] = [
           [{ role: 'member' }, 'email'],
@@ -117,7 +111,7 @@ for (const backend of testBackends()) {
         assert.match(res.body.error.message, /ghost/);
         assert.equal(res.body.error.details[0].path, 'roles.1');
         // a role of ANOTHER org does not count
-        const other = await orgWithOwner();
+        const other = await orgWithOwner(t);
         await insertRole(other.org.id, 'elsewhere');
         await t.http
           .post(`/api/v1/orgs/${org.id}/invites`)
@@ -130,14 +124,14 @@ for (const backend of testBackends()) {
       });
 
       it('missing auth is 401; a member without members:invite is 403; another org’s user is 404', async () => {
-        const { org } = await orgWithOwner();
+        const { org } = await orgWithOwner(t);
         const payload = { email: 'x@example.com', role: 'member' };
         await t.http.post(`/api/v1/orgs/${org.id}/invites`).send(payload).expect(401);
         const member = await memberWithSession(t, org.id, 'member');
         const forbiddenRes = await t.http.post(`/api/v1/orgs/${org.id}/invites`).set('Authorization', member.auth).send(payload).expect(403);
         assert.equal(forbiddenRes.body.error.code, 'forbidden');
         assert.equal(forbiddenRes.body.error.details.permission, 'members:invite');
-        const stranger = await orgWithOwner();
+        const stranger = await orgWithOwner(t);
         await t.http.post(`/api/v1/orgs/${org.id}/invites`).set('Authorization', stranger.ownerAuth).send(payload).expect(404);
         await t.http.post('/api/v1/orgs/not-a-uuid/invites').set('Authorization', t.adminAuth).send(payload).expect(404);
         await t.http.post('/api/v1/orgs/00000000-0000-4000-8000-000000000000/invites').set('Authorization', t.adminAuth).send(payload).expect(404);
@@ -146,7 +140,7 @@ for (const backend of testBackends()) {
       });
 
       it('a custom role granting members:invite is enough; owner invites need ownership:manage', async () => {
-        const { org, ownerAuth } = await orgWithOwner();
+        const { org, ownerAuth } = await orgWithOwner(t);
         const recruiter = await memberWithSession(t, org.id, 'member');
         const role = await insertRole(org.id, 'recruiter', ['members:invite']);
         await t.testDb.db('membership_roles').insert({ org_id: org.id, user_id: recruiter.user.id, role_id: role.id });
@@ -170,7 +164,7 @@ for (const backend of testBackends()) {
       });
 
       it('refuses an existing member (409) and a second pending invite for the same email, case-insensitively (409)', async () => {
-        const { org, owner } = await orgWithOwner();
+        const { org, owner } = await orgWithOwner(t);
         const existing = await insertUser(t, { email: `Member-${Date.now()}@Example.com` });
         await addMember(t, org.id, existing.id, 'viewer');
         const memberRes = await t.http
@@ -189,7 +183,7 @@ for (const backend of testBackends()) {
         await t.http.delete(`/api/v1/orgs/${org.id}/invites/${first.id}`).set('Authorization', t.adminAuth).expect(204);
         await invite(org.id, { email: 'TWICE@example.com', role: 'admin' });
         // another org may invite the same email at the same time
-        const other = await orgWithOwner();
+        const other = await orgWithOwner(t);
         await invite(other.org.id, { email: 'twice@example.com', role: 'member' });
         assert.equal((await t.testDb.db('audit_events').where({ org_id: org.id, action: 'invite.created' })).length, 2);
       });
@@ -197,7 +191,7 @@ for (const backend of testBackends()) {
 
     describe('GET /orgs/:orgId/invites', () => {
       it('lists newest first with derived status, ?status= filter, pagination, and never the token', async () => {
-        const { org } = await orgWithOwner();
+        const { org } = await orgWithOwner(t);
         const created = [];
         for (let i = 0; i < 7; i++) created.push(await invite(org.id, { email: `list-${i}@example.com`, role: 'member' }));
         // make statuses: 0 accepted, 1 revoked, 2 expired, the rest pending
@@ -206,7 +200,7 @@ for (const backend of testBackends()) {
         await t.http.delete(`/api/v1/orgs/${org.id}/invites/${created[1]!.id}`).set('Authorization', t.adminAuth).expect(204);
         await t.testDb.db('invites').where({ id: created[2]!.id }).update({ expires_at: new Date(Date.now() - 1000) });
         // another org's invite never shows up
-        const other = await orgWithOwner();
+        const other = await orgWithOwner(t);
         await invite(other.org.id, { email: 'list-x@example.com', role: 'member' });
 
         const viewer = await memberWithSession(t, org.id, 'viewer'); // members:read is enough
@@ -261,7 +255,7 @@ for (const backend of testBackends()) {
       });
 
       it('bad query is a 400 naming the field; 401 without auth; 404 for another org’s user', async () => {
-        const { org } = await orgWithOwner();
+        const { org } = await orgWithOwner(t);
         for (const [q, path] of [
           [{ status: 'done' }, 'status'],
           [{ limit: '0' }, 'limit'],
@@ -275,7 +269,7 @@ for (const backend of testBackends()) {
         const bad = await t.http.get(`/api/v1/orgs/${org.id}/invites`).query({ after: 'garbage' }).set('Authorization', t.adminAuth).expect(400);
         assert.equal(bad.body.error.code, 'validation.invalid_cursor');
         await t.http.get(`/api/v1/orgs/${org.id}/invites`).expect(401);
-        const stranger = await orgWithOwner();
+        const stranger = await orgWithOwner(t);
         await t.http.get(`/api/v1/orgs/${org.id}/invites`).set('Authorization', stranger.ownerAuth).expect(404);
         // every built-in role includes members:read, so a member can always list; a suspended one cannot
         const suspended = await insertUser(t);
@@ -287,7 +281,7 @@ for (const backend of testBackends()) {
 
     describe('DELETE /orgs/:orgId/invites/:inviteId', () => {
       it('revokes a pending invite (204, audited); revoking again is a no-op; the token then answers 410 invite.revoked', async () => {
-        const { org, owner, ownerAuth } = await orgWithOwner();
+        const { org, owner, ownerAuth } = await orgWithOwner(t);
         const inv = await invite(org.id, { email: 'revoke-me@example.com', role: 'member' });
         await t.http.delete(`/api/v1/orgs/${org.id}/invites/${inv.id}`).set('Authorization', ownerAuth).expect(204);
         const row = await inviteRow(inv.id);
@@ -307,7 +301,7 @@ for (const backend of testBackends()) {
       });
 
       it('an accepted invite cannot be revoked (409, nothing written)', async () => {
-        const { org } = await orgWithOwner();
+        const { org } = await orgWithOwner(t);
         const inv = await invite(org.id, { email: 'accepted-first@example.com', role: 'member' });
         const invitee = await insertUser(t, { email: 'accepted-first@example.com' });
         await accept(await sessionAuth(t, invitee.id), inv.token).expect(200);
@@ -318,14 +312,14 @@ for (const backend of testBackends()) {
       });
 
       it('401 without auth, 403 without members:invite, 404 for another org’s user, invite or a malformed id', async () => {
-        const { org } = await orgWithOwner();
+        const { org } = await orgWithOwner(t);
         const inv = await invite(org.id, { email: 'keep-me@example.com', role: 'member' });
         const path = `/api/v1/orgs/${org.id}/invites/${inv.id}`;
         await t.http.delete(path).expect(401);
         const viewer = await memberWithSession(t, org.id, 'viewer');
         const res = await t.http.delete(path).set('Authorization', viewer.auth).expect(403);
         assert.equal(res.body.error.details.permission, 'members:invite');
-        const stranger = await orgWithOwner();
+        const stranger = await orgWithOwner(t);
         await t.http.delete(path).set('Authorization', stranger.ownerAuth).expect(404);
         // the invite id through an org the caller does administer: still 404
         await t.http.delete(`/api/v1/orgs/${stranger.org.id}/invites/${inv.id}`).set('Authorization', stranger.ownerAuth).expect(404);
@@ -338,7 +332,7 @@ for (const backend of testBackends()) {
 
     describe('POST /invites/accept', () => {
       it('the invited user accepts (email matched case-insensitively): membership with role and custom roles, audited', async () => {
-        const { org } = await orgWithOwner();
+        const { org } = await orgWithOwner(t);
         const billing = await insertRole(org.id, 'billing', ['audit:read']);
         const inv = await invite(org.id, { email: 'Carol.Case@Example.COM', role: 'admin', roles: ['billing'] });
         const carol = await insertUser(t, { email: 'carol.case@example.com' });
@@ -377,7 +371,7 @@ for (const backend of testBackends()) {
       });
 
       it('single use: a second accept is 410 invite.already_accepted and writes nothing', async () => {
-        const { org } = await orgWithOwner();
+        const { org } = await orgWithOwner(t);
         const inv = await invite(org.id, { email: 'once@example.com', role: 'member' });
         const user = await insertUser(t, { email: 'once@example.com' });
         const auth = await sessionAuth(t, user.id);
@@ -388,7 +382,7 @@ for (const backend of testBackends()) {
       });
 
       it('expired is 410 invite.expired; unknown token is 404; nothing is written', async () => {
-        const { org } = await orgWithOwner();
+        const { org } = await orgWithOwner(t);
         const inv = await invite(org.id, { email: 'late@example.com', role: 'member' });
         await t.testDb.db('invites').where({ id: inv.id }).update({ expires_at: new Date(Date.now() - 1000) });
         const user = await insertUser(t, { email: 'late@example.com' });
@@ -402,7 +396,7 @@ for (const backend of testBackends()) {
       });
 
       it('a user with a different email is refused (403 invite.email_mismatch); the invite stays usable', async () => {
-        const { org } = await orgWithOwner();
+        const { org } = await orgWithOwner(t);
         const inv = await invite(org.id, { email: 'right@example.com', role: 'member' });
         const wrong = await insertUser(t, { email: 'wrong@example.com' });
         const res = await accept(await sessionAuth(t, wrong.id), inv.token).expect(403);
@@ -415,7 +409,7 @@ for (const backend of testBackends()) {
       });
 
       it('an existing member gets 409 invite.already_member and the invite stays pending', async () => {
-        const { org } = await orgWithOwner();
+        const { org } = await orgWithOwner(t);
         const inv = await invite(org.id, { email: 'joined-meanwhile@example.com', role: 'admin' });
         const user = await insertUser(t, { email: 'joined-meanwhile@example.com' });
         await addMember(t, org.id, user.id, 'viewer');
@@ -429,7 +423,7 @@ for (const backend of testBackends()) {
       });
 
       it('needs a user session (service token 403, none 401) and a valid body (400 with the field)', async () => {
-        const { org } = await orgWithOwner();
+        const { org } = await orgWithOwner(t);
         const inv = await invite(org.id, { email: 'body@example.com', role: 'member' });
         await t.http.post('/api/v1/invites/accept').send({ token: inv.token }).expect(401);
         const svc = await accept(t.adminAuth, inv.token).expect(403);
@@ -445,7 +439,7 @@ for (const backend of testBackends()) {
       });
 
       it('a custom role deleted after the invite was sent is skipped, not granted', async () => {
-        const { org } = await orgWithOwner();
+        const { org } = await orgWithOwner(t);
         const keep = await insertRole(org.id, 'keep');
         const gone = await insertRole(org.id, 'gone');
         const inv = await invite(org.id, { email: 'roles@example.com', role: 'member', roles: ['keep', 'gone'] });
@@ -459,7 +453,7 @@ for (const backend of testBackends()) {
 
       it('two concurrent accepts of one token: exactly one succeeds', async () => {
         for (let round = 0; round < 3; round++) {
-          const { org } = await orgWithOwner();
+          const { org } = await orgWithOwner(t);
           const email = `race-${round}-${Date.now()}@example.com`;
           const inv = await invite(org.id, { email, role: 'member' });
           const user = await insertUser(t, { email });
