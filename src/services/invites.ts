@@ -1,3 +1,5 @@
+import { assertHoldsAll } from './roles.js';
+import { BUILTIN_ROLE_PERMISSIONS } from '../authz/permissions.js';
 import type { CoreDeps } from '../context.js';
 import type { InviteQueries, InviteStatus, InviteView } from '../db/queries/invites.js';
 import type { OrgAccess } from './authz.js';
@@ -81,6 +83,9 @@ export function createInviteService({ db }: CoreDeps, queries: InviteQueries) {
             { path: `roles.${(input.roles ?? []).indexOf(key)}`, message: `role "${key}" does not exist`, code: 'unknown_role' },
           ]);
         }
+        // An invite hands out its roles later, so it may carry only what the inviter holds.
+        const granted = new Set<string>([...BUILTIN_ROLE_PERMISSIONS[input.role], ...found.flatMap((r) => r.permissions)]);
+        assertHoldsAll(access, [...granted], 'This invite');
         await queries.lockEmail(access.orgId, input.email, trx);
         const existing = await queries.userByEmail(input.email, trx);
         if (existing && (await queries.isMember(access.orgId, existing.id, trx))) {

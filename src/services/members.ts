@@ -10,6 +10,7 @@ import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { toPage, type ListQuery } from '../http/pagination.js';
 import type { AuthzService, OrgAccess } from './authz.js';
 import { assertHoldsAll } from './roles.js';
+import { BUILTIN_ROLE_PERMISSIONS } from '../authz/permissions.js';
 import { stringCursor } from './users.js';
 
 export function presentMember(row: MemberRow) {
@@ -110,6 +111,7 @@ export function createMemberService(deps: CoreDeps, authz: AuthzService) {
       const row = await db.transaction(async (trx) => {
         const { access } = await begin(routeAccess, trx);
         if (input.role === 'owner') requireOwnershipManage(access);
+        assertHoldsAll(access, [...BUILTIN_ROLE_PERMISSIONS[input.role]], `The role ${input.role}`);
         const user = await users.findById(input.userId, trx);
         if (!user) throw notFound('User');
         const roleIds = await resolveCustomRoles(access, input.roles ?? [], [], trx);
@@ -133,6 +135,9 @@ export function createMemberService(deps: CoreDeps, authz: AuthzService) {
       const row = await db.transaction(async (trx) => {
         const { access, target, otherActiveOwners } = await lockTarget(routeAccess, userId, trx);
         if (target.role === 'owner' || patch.role === 'owner') requireOwnershipManage(access);
+        if (patch.role && patch.role !== target.role) {
+          assertHoldsAll(access, [...BUILTIN_ROLE_PERMISSIONS[patch.role]], `The role ${patch.role}`);
+        }
         const next = { role: patch.role ?? target.role, status: patch.status ?? target.status };
         if (isActiveOwner(target) && !isActiveOwner(next) && otherActiveOwners === 0) refuseLastOwner();
 

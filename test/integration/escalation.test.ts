@@ -1,0 +1,53 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTestApp, type TestApp } from '../helpers/app.js';
+import { testBackends } from '../helpers/db.js';
+import { auditEvents, insertOrg, insertUser, memberWithSession, sessionAuth, addMember } from '../helpers/fixtures.js';
+
+/**
+ * A member whose custom role lets it manage members or send invites must not hand
+ * out (or take) a built-in role carrying permissions it does not hold.
+ */
+for (const backend of testBackends()) {
+  describe(`no privilege escalation through built-in roles [${backend}]`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await createTestApp(backend);
+    });
+    after(() => t.close());
+
+    async function delegate(permissions: string[]) {
+      const org = await insertOrg(t);
+      const owner = await memberWithSession(t, org.id, 'owner');
+      const key = `deleg${Math.random().toString(36).slice(2, 8)}`;
+      await t.http.post(`/api/v1/orgs/${org.id}/roles`).set('Authorization', owner.auth).send({ key, name: 'Delegate', permissions }).expect(201);
+      const user = await insertUser(t);
+      await addMember(t, org.id, user.id, 'member');
+      await t.http.patch(`/api/v1/orgs/${org.id}/members/${user.id}`).set('Authorization', owner.auth).send({ roles: [key] }).expect(200);
+      return { org, user, auth: await sessionAuth(t, user.id) };
+    }
+
+    it('members:manage alone cannot make anyone admin, itself included', async () => {
+      const { org, user, auth } = await delegate(['members:manage']);
+      const other = await insertUser(t);
+      const add = await t.http.post(`/api/v1/orgs/${org.id}/members`).set('Authorization', auth).send({ userId: other.id, role: 'admin' }).expect(403);
+      assert.equal(add.body.error.code, 'forbidden.permission_escalation');
+      const self = await t.http.patch(`/api/v1/orgs/${org.id}/members/${user.id}`).set('Authorization', auth).send({ role: 'admin' }).expect(403);
+      assert.equal(self.body.error.code, 'forbidden.permission_escalation');
+      const row = await t.testDb.db('memberships').where({ org_id: org.id, user_id: user.id }).first();
+      assert.equal(row.role, 'member');
+      assert.equal((await t.testDb.db('memberships').where({ org_id: org.id, user_id: other.id })).length, 0);
+      // roles it does hold are fine
+      await t.http.post(`/api/v1/orgs/${org.id}/members`).set('Authorization', auth).send({ userId: other.id, role: 'viewer' }).expect(201);
+    });
+
+    it('members:invite alone cannot invite an admin, but can invite a member', async () => {
+      const { org, auth } = await delegate(['members:invite']);
+      const before = (await auditEvents(t, 'invite.created')).length;
+      const res = await t.http.post(`/api/v1/orgs/${org.id}/invites`).set('Authorization', auth).send({ email: 'boss@example.com', role: 'admin' }).expect(403);
+      assert.equal(res.body.error.code, 'forbidden.permission_escalation');
+      assert.equal((await auditEvents(t, 'invite.created')).length, before);
+      await t.http.post(`/api/v1/orgs/${org.id}/invites`).set('Authorization', auth).send({ email: 'peer@example.com', role: 'member' }).expect(201);
+    });
+  });
+}
