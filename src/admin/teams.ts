@@ -39,7 +39,7 @@ export function teamsRoutes(router: Router, ctx: AppContext): void {
     const principal = principalOf(res);
     const access = await authz.requireOrg(principal, req.params.orgId, 'teams:manage');
     const patch = body(req, UpdateTeam);
-    res.json(await teams.update(principal, access.orgId, req.params.teamId, patch));
+    res.json(await teams.update(access, req.params.teamId, patch));
   });
 
   router.delete(`${base}/:teamId`, async (req, res) => {
@@ -58,7 +58,7 @@ export function teamsRoutes(router: Router, ctx: AppContext): void {
     const principal = principalOf(res);
     const access = await authz.requireOrg(principal, req.params.orgId, 'teams:manage');
     const input = body(req, AddTeamMember);
-    res.status(201).json(await teams.addMember(principal, access.orgId, req.params.teamId, input.userId));
+    res.status(201).json(await teams.addMember(access, req.params.teamId, input.userId));
   });
 
   router.delete(`${base}/:teamId/members/:userId`, async (req, res) => {

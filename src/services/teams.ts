@@ -1,3 +1,5 @@
+import { assertHoldsAll } from './roles.js';
+import type { OrgAccess } from './authz.js';
 import type { CoreDeps } from '../context.js';
 import type { Queryable } from '../db/knex.js';
 import { createTeamQueries, type TeamMemberView, type TeamRow, type TeamView } from '../db/queries/teams.js';
@@ -53,14 +55,20 @@ export function createTeamService(deps: CoreDeps) {
     return presentTeam(view);
   }
 
-  /** Role keys → ids; any unknown key is a 400 that names it. */
-  async function resolveRoleKeys(orgId: string, keys: string[], q: Queryable): Promise<string[]> {
+  /**
+   * Role keys → ids; any unknown key is a 400 that names it. Roles on a team reach
+   * everyone in it (the caller may join it), so newly attached roles may carry only
+   * permissions the caller holds.
+   */
+  async function resolveRoleKeys(access: OrgAccess, teamId: string, keys: string[], q: Queryable): Promise<string[]> {
     const unique = [...new Set(keys)];
-    const found = await queries.rolesByKeys(orgId, unique, q);
+    const found = await queries.rolesByKeys(access.orgId, unique, q);
     const unknown = unique.filter((k) => !found.some((r) => r.key === k));
     if (unknown.length > 0) {
       throw badRequest('validation.unknown_role', `Unknown role key(s): ${unknown.join(', ')}`, { unknownRoles: unknown });
     }
+    const held = new Set((await queries.teamRolePermissions(access.orgId, teamId, q)).map((r) => r.key));
+    assertHoldsAll(access, [...new Set(found.filter((r) => !held.has(r.key)).flatMap((r) => r.permissions))], 'These team roles');
     return found.map((r) => r.id);
   }
 
@@ -85,7 +93,8 @@ export function createTeamService(deps: CoreDeps) {
       });
     },
 
-    async update(principal: Principal, orgId: string, teamId: string, patch: TeamPatch) {
+    async update(access: OrgAccess, teamId: string, patch: TeamPatch) {
+      const { principal, orgId } = access;
       return db.transaction(async (trx) => {
         await writableTeam(orgId, teamId, trx);
         const before = await viewOf(orgId, teamId, trx);
@@ -93,7 +102,7 @@ export function createTeamService(deps: CoreDeps) {
         if (patch.name !== undefined) fields.name = patch.name;
         if (patch.description !== undefined) fields.description = patch.description;
         await queries.update(orgId, teamId, fields, trx);
-        if (patch.roles !== undefined) await queries.replaceRoles(orgId, teamId, await resolveRoleKeys(orgId, patch.roles, trx), trx);
+        if (patch.roles !== undefined) await queries.replaceRoles(orgId, teamId, await resolveRoleKeys(access, teamId, patch.roles, trx), trx);
         const after = await viewOf(orgId, teamId, trx);
         await recordAudit(trx, { orgId, actor: actorOf(principal), action: 'team.updated', target: { type: 'team', id: teamId }, before, after });
         return after;
@@ -117,9 +126,13 @@ export function createTeamService(deps: CoreDeps) {
       return toPage(rows, page.limit, (m) => [m.user_id], presentTeamMember);
     },
 
-    async addMember(principal: Principal, orgId: string, teamId: string, userId: string) {
+    async addMember(access: OrgAccess, teamId: string, userId: string) {
+      const { principal, orgId } = access;
       return db.transaction(async (trx) => {
         await writableTeam(orgId, teamId, trx);
+        // Joining a team gives its roles: only to someone whose roles the caller could hand out itself.
+        const teamRoles = await queries.teamRolePermissions(orgId, teamId, trx);
+        assertHoldsAll(access, [...new Set(teamRoles.flatMap((r) => r.permissions))], 'This team\'s roles');
         // Checked here rather than left to the foreign key so the caller gets a precise answer.
         if (!isUuid(userId) || !(await queries.isOrgMember(orgId, userId, trx))) {
           throw new AppError('team.user_not_member', 422, 'The user is not a member of this organization; add them to the organization first', { userId });

@@ -49,5 +49,22 @@ for (const backend of testBackends()) {
       assert.equal((await auditEvents(t, 'invite.created')).length, before);
       await t.http.post(`/api/v1/orgs/${org.id}/invites`).set('Authorization', auth).send({ email: 'peer@example.com', role: 'member' }).expect(201);
     });
+    it('teams:manage alone cannot attach a stronger role to a team, nor join a team that carries one', async () => {
+      const { org, user, auth } = await delegate(['teams:manage']);
+      const ownerAuth = (await memberWithSession(t, org.id, 'owner')).auth;
+      await t.http.post(`/api/v1/orgs/${org.id}/roles`).set('Authorization', ownerAuth).send({ key: 'auditor', name: 'A', permissions: ['audit:read'] }).expect(201);
+      const team = (await t.http.post(`/api/v1/orgs/${org.id}/teams`).set('Authorization', auth).send({ name: 'mine' }).expect(201)).body;
+      const attach = await t.http.patch(`/api/v1/orgs/${org.id}/teams/${team.id}`).set('Authorization', auth).send({ roles: ['auditor'] }).expect(403);
+      assert.equal(attach.body.error.code, 'forbidden.permission_escalation');
+      assert.equal((await t.testDb.db('team_roles').where({ team_id: team.id })).length, 0);
+
+      const strong = (await t.http.post(`/api/v1/orgs/${org.id}/teams`).set('Authorization', ownerAuth).send({ name: 'auditors' }).expect(201)).body;
+      await t.http.patch(`/api/v1/orgs/${org.id}/teams/${strong.id}`).set('Authorization', ownerAuth).send({ roles: ['auditor'] }).expect(200);
+      const join = await t.http.post(`/api/v1/orgs/${org.id}/teams/${strong.id}/members`).set('Authorization', auth).send({ userId: user.id }).expect(403);
+      assert.equal(join.body.error.code, 'forbidden.permission_escalation');
+      assert.equal((await t.testDb.db('team_members').where({ team_id: strong.id })).length, 0);
+      // the owner may
+      await t.http.post(`/api/v1/orgs/${org.id}/teams/${strong.id}/members`).set('Authorization', ownerAuth).send({ userId: user.id }).expect(201);
+    });
   });
 }

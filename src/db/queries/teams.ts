@@ -51,9 +51,16 @@ export function createTeamQueries(db: Queryable) {
       return q('teams').where({ org_id: orgId, id: teamId }).delete();
     },
     /** Custom roles of the org by key: what a `roles` list resolves to. */
-    async rolesByKeys(orgId: string, keys: string[], q: Queryable = db): Promise<{ id: string; key: string }[]> {
+    async rolesByKeys(orgId: string, keys: string[], q: Queryable = db): Promise<{ id: string; key: string; permissions: string[] }[]> {
       if (keys.length === 0) return [];
-      return q('roles').where('org_id', orgId).whereIn('key', keys).select('id', 'key');
+      return q('roles').where('org_id', orgId).whereIn('key', keys).select('id', 'key', 'permissions');
+    },
+    /** The custom roles attached to a team, with their permissions. */
+    async teamRolePermissions(orgId: string, teamId: string, q: Queryable = db): Promise<{ key: string; permissions: string[] }[]> {
+      return q('team_roles as tr')
+        .join('roles as r', 'r.id', 'tr.role_id')
+        .where({ 'tr.org_id': orgId, 'tr.team_id': teamId })
+        .select('r.key', 'r.permissions');
     },
     async replaceRoles(orgId: string, teamId: string, roleIds: string[], q: Queryable) {
       await q('team_roles').where({ org_id: orgId, team_id: teamId }).delete();
