@@ -32,10 +32,9 @@ export function scimDirectoriesRoutes(router: Router, ctx: AppContext): void {
   const base = '/orgs/:orgId/scim-directories';
 
   router.post(base, async (req, res) => {
-    const principal = principalOf(res);
-    await authz.requireOrg(principal, req.params.orgId, 'scim:manage');
+    const access = await authz.requireOrg(principalOf(res), req.params.orgId, 'scim:manage');
     const input = body(req, CreateDirectory);
-    res.status(201).json(await scimDirectories.create(principal, req.params.orgId, input));
+    res.status(201).json(await scimDirectories.create(access, input));
   });
 
   router.get(base, async (req, res) => {
@@ -49,10 +48,9 @@ export function scimDirectoriesRoutes(router: Router, ctx: AppContext): void {
   });
 
   router.patch(`${base}/:directoryId`, async (req, res) => {
-    const principal = principalOf(res);
-    await authz.requireOrg(principal, req.params.orgId, 'scim:manage');
+    const access = await authz.requireOrg(principalOf(res), req.params.orgId, 'scim:manage');
     const patch = body(req, UpdateDirectory);
-    res.json(await scimDirectories.update(principal, req.params.orgId, req.params.directoryId, patch));
+    res.json(await scimDirectories.update(access, req.params.directoryId, patch));
   });
 
   router.delete(`${base}/:directoryId`, async (req, res) => {

@@ -9,6 +9,9 @@ import { decodeCursor, toPage, type ListQuery } from '../http/pagination.js';
 import type { Queryable } from '../db/knex.js';
 import { createScimDirectoryQueries, type GroupRoleMapping, type ScimDirectoryRow } from '../db/queries/scim-directories.js';
 import { createScimGroupQueries } from '../db/queries/scim-groups.js';
+import type { OrgAccess } from './authz.js';
+import { assertHoldsAll } from './roles.js';
+import { BUILTIN_ROLE_PERMISSIONS, isBuiltinRole, type BuiltinRole } from '../authz/permissions.js';
 
 export type DirectoryRole = 'admin' | 'member' | 'viewer';
 export type DirectoryInput = {
@@ -58,6 +61,20 @@ export function createScimDirectoryService(deps: CoreDeps) {
     }
   }
 
+  /**
+   * A directory's token can create members with its default role and mapped roles,
+   * so whoever configures it must hold every permission those roles carry.
+   */
+  async function assertRolesHeld(access: OrgAccess, defaultRole: DirectoryRole | undefined, mappings: GroupRoleMapping[] | undefined, q: Queryable) {
+    const builtin = [defaultRole, ...(mappings ?? []).map((m) => m.role)].filter((r): r is BuiltinRole => !!r && isBuiltinRole(r));
+    const customKeys = [...new Set((mappings ?? []).map((m) => m.role).filter((r) => !isBuiltinRole(r)))];
+    const custom: string[][] = customKeys.length
+      ? await q('roles').where({ org_id: access.orgId }).whereIn('key', customKeys).pluck('permissions')
+      : [];
+    const perms = new Set<string>([...builtin.flatMap((r) => [...BUILTIN_ROLE_PERMISSIONS[r]]), ...custom.flat()]);
+    assertHoldsAll(access, [...perms], 'This directory\'s roles');
+  }
+
   async function requireDirectory(orgId: string, id: string, q: Queryable, forUpdate = false) {
     if (!isUuid(id)) throw notFound('SCIM directory');
     const row = await directories.findInOrg(orgId, id, q, { forUpdate });
@@ -68,11 +85,13 @@ export function createScimDirectoryService(deps: CoreDeps) {
   return {
     baseUrlOf,
 
-    async create(principal: Principal, orgId: string, input: DirectoryInput) {
+    async create(access: OrgAccess, input: DirectoryInput) {
+      const { principal, orgId } = access;
       const { token, hash } = mintToken('scim');
       return db.transaction(async (trx) => {
         const mappings = input.groupRoleMappings ?? [];
         await checkMappings(orgId, mappings, trx);
+        await assertRolesHeld(access, input.defaultRole ?? 'member', mappings, trx);
         const row = await directories.insert(
           { org_id: orgId, name: input.name, token_hash: hash, default_role: input.defaultRole ?? 'member', group_role_mappings: mappings },
           trx,
@@ -105,9 +124,11 @@ export function createScimDirectoryService(deps: CoreDeps) {
       return present(await requireDirectory(orgId, id, db));
     },
 
-    async update(principal: Principal, orgId: string, id: string, patch: DirectoryPatch) {
+    async update(access: OrgAccess, id: string, patch: DirectoryPatch) {
+      const { principal, orgId } = access;
       return db.transaction(async (trx) => {
         const before = await requireDirectory(orgId, id, trx, true);
+        await assertRolesHeld(access, patch.defaultRole, patch.groupRoleMappings, trx);
         if (patch.groupRoleMappings) await checkMappings(orgId, patch.groupRoleMappings, trx);
         const row = (await directories.update(
           orgId,

@@ -66,5 +66,17 @@ for (const backend of testBackends()) {
       // the owner may
       await t.http.post(`/api/v1/orgs/${org.id}/teams/${strong.id}/members`).set('Authorization', ownerAuth).send({ userId: user.id }).expect(201);
     });
+    it('scim:manage alone cannot configure a directory that provisions admins', async () => {
+      const { org, auth } = await delegate(['scim:manage']);
+      const url = `/api/v1/orgs/${org.id}/scim-directories`;
+      const a = await t.http.post(url).set('Authorization', auth).send({ name: 'idp', defaultRole: 'admin' }).expect(403);
+      assert.equal(a.body.error.code, 'forbidden.permission_escalation');
+      const b = await t.http.post(url).set('Authorization', auth).send({ name: 'idp', groupRoleMappings: [{ group: 'Admins', role: 'admin' }] }).expect(403);
+      assert.equal(b.body.error.code, 'forbidden.permission_escalation');
+      assert.equal((await t.testDb.db('scim_directories').where({ org_id: org.id })).length, 0);
+      const ok = await t.http.post(url).set('Authorization', auth).send({ name: 'idp' }).expect(201);
+      await t.http.patch(`${url}/${ok.body.id}`).set('Authorization', auth).send({ defaultRole: 'admin' }).expect(403);
+      await t.http.patch(`${url}/${ok.body.id}`).set('Authorization', auth).send({ defaultRole: 'viewer' }).expect(200);
+    });
   });
 }
