@@ -1,7 +1,8 @@
 import SCIMMY from 'scimmy';
 import type { Db } from '../db/knex.js';
 import type { ScimDirectoryRow } from '../db/queries/scim-directories.js';
-import type { ScimUserQueries, SqlPredicate } from '../db/queries/scim-users.js';
+import type { ScimUserQueries } from '../db/queries/scim-users.js';
+import type { SqlPredicate, SqlSort } from '../db/queries/directory-resources.js';
 import type { ScimGroupQueries } from '../db/queries/scim-groups.js';
 import { scimError } from './errors.js';
 import { parseFilter } from './filter-parser.js';
@@ -74,7 +75,7 @@ export function listParams(resource: 'User' | 'Group', query: Record<string, unk
 
 type Pager<Row> = {
   count(directoryId: string, where: SqlPredicate | undefined): Promise<number>;
-  page(directoryId: string, where: SqlPredicate | undefined, sort: { sql: string; descending: boolean } | undefined, offset: number, limit: number): Promise<Row[]>;
+  page(directoryId: string, where: SqlPredicate | undefined, sort: SqlSort | undefined, offset: number, limit: number): Promise<Row[]>;
 };
 
 /** Filter, sort and page in SQL (a count and one page query), then a scimmy ListResponse with the true totalResults. */

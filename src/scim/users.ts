@@ -1,7 +1,7 @@
 import SCIMMY from 'scimmy';
 import type { Knex } from 'knex';
 import { recordAudit } from '../audit/record.js';
-import type { ScimUserRow } from '../db/queries/scim-users.js';
+import type { LinkedAccount, ScimUserLink, ScimUserRow } from '../db/queries/scim-users.js';
 import { scimError } from './errors.js';
 import { assertMutable, normaliseBody, normaliseUserOperations, operationsOf, rejectUnknownAttributes, withoutNulls } from './dialects.js';
 import { userResolver } from './filter-sql.js';
@@ -92,39 +92,44 @@ export function createUserHandlers(ctx: ScimContext) {
   const format = (row: ScimUserRow, attributes?: unknown) =>
     new SCIMMY.Schemas.User(toResource(row), 'out', usersPath, attributes as never) as unknown as Record<string, unknown>;
 
+  const isScimId = (id: string) => /^[0-9a-f-]{36}$/i.test(id);
+
   async function requireRow(id: string, q: Knex | Knex.Transaction, forUpdate = false) {
-    const row = /^[0-9a-f-]{36}$/i.test(id) ? await queries.users.find(dir.id, id.toLowerCase(), q, { forUpdate }) : undefined;
+    const row = isScimId(id) ? await queries.users.find(dir.id, id.toLowerCase(), q, { forUpdate }) : undefined;
     if (!row) throw scimError(404, `Resource ${id} not found`);
     return row;
+  }
+
+  /** Locks the link row for a write; the linked account comes with it (same statement) for the profile sync. */
+  async function lockRow(id: string, trx: Knex.Transaction) {
+    const found = isScimId(id) ? await queries.users.lockWithAccount(dir.id, id.toLowerCase(), trx) : undefined;
+    if (!found) throw scimError(404, `Resource ${id} not found`);
+    return found;
   }
 
   /**
    * A directory may change a global account (email, name) only when the org has
    * verified the domain of the account's email and of the new email; otherwise
    * the directory's copy changes and the account stays as it is.
+   * `accountDomainVerified` is passed when the caller already read it.
    */
-  async function maySetProfile(email: string | undefined, currentEmail: string, trx: Knex.Transaction) {
-    if (!(await queries.users.domainVerifiedByOrg(dir.org_id, domainOf(currentEmail), trx))) return false;
-    return !email || domainOf(email) === domainOf(currentEmail) || queries.users.domainVerifiedByOrg(dir.org_id, domainOf(email), trx);
-  }
-
-  async function syncProfile(userId: string, parsed: ParsedUser, trx: Knex.Transaction) {
-    const account = await queries.users.findGlobal(userId, trx);
-    if (!account) return;
+  async function syncProfile(account: { id: string; email: string; name: string | null }, parsed: ParsedUser, trx: Knex.Transaction, accountDomainVerified?: boolean) {
     const email = primaryEmail(parsed);
     const name = displayNameOf(parsed);
     const nameChanged = Boolean(name && name !== account.name);
     const emailChanged = Boolean(email && email.toLowerCase() !== account.email.toLowerCase());
     // nothing to write (e.g. a PATCH of `active` only): no need to ask whether the directory may write
     if (!nameChanged && !emailChanged) return;
-    if (!(await maySetProfile(email, account.email, trx))) return;
+    const verified = accountDomainVerified ?? (await queries.users.domainVerifiedByOrg(dir.org_id, domainOf(account.email), trx));
+    if (!verified) return;
+    if (email && domainOf(email) !== domainOf(account.email) && !(await queries.users.domainVerifiedByOrg(dir.org_id, domainOf(email), trx))) return;
     const changes: { email?: string; name?: string | null } = {};
     if (nameChanged) changes.name = name;
     if (emailChanged) {
       const taken = await queries.users.findGlobalByEmail(email!, trx);
       if (!taken) changes.email = email; // someone else's address: keep it on the directory copy only
     }
-    if (Object.keys(changes).length) await queries.users.updateGlobalProfile(userId, changes, trx);
+    if (Object.keys(changes).length) await queries.users.updateGlobalProfile(account.id, changes, trx);
   }
 
   const auditView = (row: ScimUserRow) => ({
@@ -135,14 +140,14 @@ export function createUserHandlers(ctx: ScimContext) {
     version: row.version,
   });
 
-  async function writeUpdate(before: ScimUserRow, parsed: ParsedUser, trx: Knex.Transaction) {
+  /** The write of a PUT or PATCH: link row (+ membership status when `active` flips), account profile, audit. */
+  async function writeUpdate(before: ScimUserRow, account: LinkedAccount | undefined, parsed: ParsedUser, trx: Knex.Transaction) {
     const row = await queries.users.update(
-      before.id,
+      before,
       { user_name: parsed.userName, external_id: parsed.externalId, active: parsed.active, attributes: parsed.attributes },
       trx,
     );
-    await syncProfile(row.user_id, parsed, trx);
-    if (before.active !== row.active) await queries.users.syncMembershipStatus(dir.org_id, dir.id, row.user_id, row.active, trx);
+    if (account) await syncProfile(account, parsed, trx, account.domainVerified);
     await recordAudit(trx, {
       orgId: dir.org_id,
       actor,
@@ -152,6 +157,21 @@ export function createUserHandlers(ctx: ScimContext) {
       after: auditView(row),
     });
     return row;
+  }
+
+  /**
+   * Create when an account with the email exists (or appeared concurrently): the directory
+   * adopts it, and adopts the person's membership if they already are a member.
+   */
+  async function linkExistingAccount(email: string, parsed: ParsedUser, link: ScimUserLink, trx: Knex.Transaction) {
+    const existing = await queries.users.findGlobalByEmail(email, trx);
+    // gone again since the insert saw it: create it after all
+    const { user, created } = existing ? { user: existing, created: false } : await queries.users.ensureGlobal(email, displayNameOf(parsed), trx);
+    if (!created) await syncProfile(user, parsed, trx);
+    const { row: inserted, joined } = await queries.users.insertWithMembership({ ...link, user_id: user.id }, dir.default_role, trx);
+    // an adopted membership follows `active` too (a new one was inserted with that status)
+    if (!joined) await queries.users.syncMembershipStatus(dir.org_id, dir.id, user.id, parsed.active, trx);
+    return { inserted, created };
   }
 
   return {
@@ -168,24 +188,17 @@ export function createUserHandlers(ctx: ScimContext) {
       const parsed = parseUserBody(body);
       const email = primaryEmail(parsed);
       if (!email) throw scimError(400, 'A user needs an email: emails[primary] or an email-shaped userName', 'invalidValue');
+      const link = {
+        org_id: dir.org_id,
+        directory_id: dir.id,
+        user_name: parsed.userName,
+        external_id: parsed.externalId,
+        active: parsed.active,
+        attributes: parsed.attributes,
+      };
       const row = await db.transaction(async (trx) => {
-        const { user, created } = await queries.users.ensureGlobal(email, displayNameOf(parsed), trx);
-        if (!created) await syncProfile(user.id, parsed, trx);
-        const joined = await queries.users.ensureMembership(dir.org_id, user.id, dir.default_role, parsed.active ? 'active' : 'suspended', trx);
-        const inserted = await queries.users.insert(
-          {
-            org_id: dir.org_id,
-            directory_id: dir.id,
-            user_id: user.id,
-            user_name: parsed.userName,
-            external_id: parsed.externalId,
-            active: parsed.active,
-            attributes: parsed.attributes,
-          },
-          trx,
-        );
-        // an adopted membership follows `active` too (a new one was inserted with that status)
-        if (!joined) await queries.users.syncMembershipStatus(dir.org_id, dir.id, user.id, parsed.active, trx);
+        const fresh = await queries.users.insertWithNewAccount(email, displayNameOf(parsed), link, dir.default_role, trx);
+        const { inserted, created } = fresh ? { inserted: fresh, created: true } : await linkExistingAccount(email, parsed, link, trx);
         await recordAudit(trx, {
           orgId: dir.org_id,
           actor,
@@ -201,9 +214,9 @@ export function createUserHandlers(ctx: ScimContext) {
     async replace(id: string, body: unknown, ifMatch: string | undefined, attributes: unknown) {
       const parsed = parseUserBody(body);
       const row = await db.transaction(async (trx) => {
-        const before = await requireRow(id, trx, true);
+        const { row: before, account } = await lockRow(id, trx);
         matchVersion(ifMatch, before.version);
-        return writeUpdate(before, parsed, trx);
+        return writeUpdate(before, account, parsed, trx);
       });
       return { row, body: format(row, attributes) };
     },
@@ -217,7 +230,7 @@ export function createUserHandlers(ctx: ScimContext) {
       const ops = operationsOf(body);
       assertMutable(ops);
       const row = await db.transaction(async (trx) => {
-        const before = await requireRow(id, trx, true);
+        const { row: before, account } = await lockRow(id, trx);
         matchVersion(ifMatch, before.version);
         if (!ops.length) return before;
         const current = toResource(before);
@@ -226,7 +239,7 @@ export function createUserHandlers(ctx: ScimContext) {
         const patched = await new SCIMMY.Messages.PatchOp(message as never).apply(instance as never);
         if (!patched) return before;
         const after = JSON.parse(JSON.stringify(patched)) as Record<string, unknown>;
-        return writeUpdate(before, parseUserBody(withDerivedFormattedName(current, after)), trx);
+        return writeUpdate(before, account, parseUserBody(withDerivedFormattedName(current, after)), trx);
       });
       return { row, body: format(row, attributes) };
     },

@@ -1,6 +1,7 @@
 import type { Queryable } from '../knex.js';
 import type { GroupRoleMapping } from './scim-directories.js';
-import { pgArray, type SqlPredicate } from './scim-users.js';
+import { directoryResourceQueries } from './directory-resources.js';
+import { pgArray } from './scim-users.js';
 
 export type ScimGroupRow = {
   id: string;
@@ -37,33 +38,8 @@ const BUILTIN_RANK: Record<string, number> = { viewer: 0, member: 1, admin: 2 };
  * different members never overwrite each other.
  */
 export function createScimGroupQueries(db: Queryable) {
-  function scoped(directoryId: string, where: SqlPredicate | undefined, q: Queryable) {
-    const query = q<ScimGroupRow>('scim_groups as sg').where('sg.directory_id', directoryId);
-    if (where) query.whereRaw(where.sql, where.bindings);
-    return query;
-  }
-
   return {
-    async find(directoryId: string, id: string, q: Queryable = db, opts: { forUpdate?: boolean } = {}) {
-      const query = q<ScimGroupRow>('scim_groups').where({ directory_id: directoryId, id }).first();
-      return (opts.forUpdate ? query.forUpdate() : query) as Promise<ScimGroupRow | undefined>;
-    },
-    async count(directoryId: string, where: SqlPredicate | undefined, q: Queryable = db): Promise<number> {
-      const row = await scoped(directoryId, where, q).count<{ count: number }[]>({ count: '*' }).first();
-      return Number(row?.count ?? 0);
-    },
-    async page(
-      directoryId: string,
-      where: SqlPredicate | undefined,
-      sort: { sql: string; descending: boolean } | undefined,
-      offset: number,
-      limit: number,
-      q: Queryable = db,
-    ): Promise<ScimGroupRow[]> {
-      const query = scoped(directoryId, where, q).select('sg.*');
-      if (sort) query.orderByRaw(`${sort.sql} ${sort.descending ? 'desc' : 'asc'} nulls last`);
-      return query.orderBy([{ column: 'sg.created_at' }, { column: 'sg.id' }]).offset(offset).limit(limit);
-    },
+    ...directoryResourceQueries<ScimGroupRow>(db, 'scim_groups', 'sg'),
     /** Creates the directory-owned team and its scim_groups link. */
     async insert(orgId: string, directoryId: string, displayName: string, externalId: string | null, q: Queryable = db): Promise<ScimGroupRow> {
       const [team] = await q('teams')

@@ -1,4 +1,5 @@
 import type { Queryable } from '../knex.js';
+import { directoryResourceQueries } from './directory-resources.js';
 
 export type ScimUserRow = {
   id: string;
@@ -15,61 +16,139 @@ export type ScimUserRow = {
 };
 
 export type GlobalUserRow = { id: string; email: string; name: string | null; status: string };
-export type SqlPredicate = { sql: string; bindings: (string | number | boolean)[] };
+export type { SqlPredicate } from './directory-resources.js';
+
+/** The account a link row points to, read with the row's lock: what a profile sync needs to decide. */
+export type LinkedAccount = { id: string; email: string; name: string | null; domainVerified: boolean };
+
+type ScimUserValues = Pick<ScimUserRow, 'user_name' | 'external_id' | 'active' | 'attributes'>;
+/** A new link row before its account is known. */
+export type ScimUserLink = ScimUserValues & Pick<ScimUserRow, 'org_id' | 'directory_id'>;
+
+/**
+ * `memberships.status` follows the SCIM `active` flag. Owners are never suspended
+ * by a directory (an org keeps its owners), and a user still active in another
+ * directory of the same org stays active.
+ */
+function membershipStatusUpdate(orgId: string, directoryId: string, userId: string, active: boolean) {
+  const status = active ? 'active' : 'suspended';
+  return {
+    sql: `update memberships m set status = ?, updated_at = now()
+           where m.org_id = ? and m.user_id = ? and m.role <> 'owner' and m.status <> ?
+           ${active ? '' : `and not exists (select 1 from scim_users o
+                              where o.org_id = m.org_id and o.user_id = m.user_id and o.directory_id <> ? and o.active)`}`,
+    bindings: active ? [status, orgId, userId, status] : [status, orgId, userId, status, directoryId],
+  };
+}
 
 /** SQL for SCIM users: the directory's link rows, and the global accounts and memberships they drive. */
 export function createScimUserQueries(db: Queryable) {
-  function scoped(directoryId: string, where: SqlPredicate | undefined, q: Queryable) {
-    const query = q<ScimUserRow>('scim_users as su').where('su.directory_id', directoryId);
-    if (where) query.whereRaw(where.sql, where.bindings);
-    return query;
-  }
-
   return {
-    async find(directoryId: string, id: string, q: Queryable = db, opts: { forUpdate?: boolean } = {}) {
-      const query = q<ScimUserRow>('scim_users').where({ directory_id: directoryId, id }).first();
-      return (opts.forUpdate ? query.forUpdate() : query) as Promise<ScimUserRow | undefined>;
+    ...directoryResourceQueries<ScimUserRow>(db, 'scim_users', 'su'),
+    /**
+     * Locks the link row (FOR UPDATE of it only) and reads, in the same statement, the
+     * account it points to and whether the org has verified that account's email domain
+     * (the domain after the last `@`, as `domainOf` in the handlers).
+     */
+    async lockWithAccount(directoryId: string, id: string, q: Queryable = db): Promise<{ row: ScimUserRow; account: LinkedAccount | undefined } | undefined> {
+      const res = await q.raw(
+        `select su.*, u.email as account_email, u.name as account_name,
+                exists (select 1 from domains d
+                         where d.org_id = su.org_id and d.status = 'verified'
+                           and d.domain = lower(regexp_replace(u.email, '^.*@', ''))) as account_domain_verified
+           from scim_users su left join users u on u.id = su.user_id
+          where su.directory_id = ? and su.id = ?
+          for update of su`,
+        [directoryId, id],
+      );
+      const found = res.rows[0] as (ScimUserRow & { account_email: string | null; account_name: string | null; account_domain_verified: boolean }) | undefined;
+      if (!found) return undefined;
+      const { account_email, account_name, account_domain_verified, ...row } = found;
+      const account = account_email === null ? undefined : { id: row.user_id, email: account_email, name: account_name, domainVerified: account_domain_verified };
+      return { row, account };
     },
-    async count(directoryId: string, where: SqlPredicate | undefined, q: Queryable = db): Promise<number> {
-      const row = await scoped(directoryId, where, q).count<{ count: number }[]>({ count: '*' }).first();
-      return Number(row?.count ?? 0);
+    /**
+     * The common create: a new account, its scim membership and the link row, in one
+     * statement. Nothing is written (undefined) when an account with that email exists.
+     */
+    async insertWithNewAccount(email: string, name: string | null, values: ScimUserLink, role: string, q: Queryable = db): Promise<ScimUserRow | undefined> {
+      const res = await q.raw(
+        `with account as (
+           insert into users (email, name) values (?, ?) on conflict ((lower(email))) do nothing returning id
+         ), membership as (
+           insert into memberships (org_id, user_id, role, status, source) select ?, id, ?, ?, 'scim' from account
+         )
+         insert into scim_users (org_id, directory_id, user_id, user_name, external_id, active, attributes)
+         select ?, ?, id, ?, ?, ?, ?::jsonb from account
+         returning *`,
+        [
+          email,
+          name,
+          values.org_id,
+          role,
+          values.active ? 'active' : 'suspended',
+          values.org_id,
+          values.directory_id,
+          values.user_name,
+          values.external_id,
+          values.active,
+          JSON.stringify(values.attributes),
+        ],
+      );
+      return res.rows[0] as ScimUserRow | undefined;
     },
-    async page(
-      directoryId: string,
-      where: SqlPredicate | undefined,
-      sort: { sql: string; descending: boolean } | undefined,
-      offset: number,
-      limit: number,
+    /**
+     * Inserts the link row and the person's scim membership (unless they are already a
+     * member: that membership is adopted as it is) in one statement. `joined` is true
+     * when a membership was inserted.
+     */
+    async insertWithMembership(
+      values: ScimUserLink & { user_id: string },
+      role: string,
       q: Queryable = db,
-    ): Promise<ScimUserRow[]> {
-      const query = scoped(directoryId, where, q).select('su.*');
-      if (sort) query.orderByRaw(`${sort.sql} ${sort.descending ? 'desc' : 'asc'} nulls last`);
-      return query.orderBy([{ column: 'su.created_at' }, { column: 'su.id' }]).offset(offset).limit(limit);
+    ): Promise<{ row: ScimUserRow; joined: boolean }> {
+      const res = await q.raw(
+        `with joined as (
+           insert into memberships (org_id, user_id, role, status, source) values (?, ?, ?, ?, 'scim')
+           on conflict (org_id, user_id) do nothing returning user_id
+         ), inserted as (
+           insert into scim_users (org_id, directory_id, user_id, user_name, external_id, active, attributes)
+           values (?, ?, ?, ?, ?, ?, ?::jsonb) returning *
+         )
+         select inserted.*, exists (select 1 from joined) as joined from inserted`,
+        [
+          values.org_id,
+          values.user_id,
+          role,
+          values.active ? 'active' : 'suspended',
+          values.org_id,
+          values.directory_id,
+          values.user_id,
+          values.user_name,
+          values.external_id,
+          values.active,
+          JSON.stringify(values.attributes),
+        ],
+      );
+      const { joined, ...row } = res.rows[0] as ScimUserRow & { joined: boolean };
+      return { row, joined };
     },
-    async insert(
-      values: Pick<ScimUserRow, 'org_id' | 'directory_id' | 'user_id' | 'user_name' | 'external_id' | 'active' | 'attributes'>,
-      q: Queryable = db,
-    ): Promise<ScimUserRow> {
-      const [row] = await q<ScimUserRow>('scim_users')
-        .insert({ ...values, attributes: JSON.stringify(values.attributes) as never })
-        .returning('*');
-      return row!;
-    },
-    async update(
-      id: string,
-      values: Pick<ScimUserRow, 'user_name' | 'external_id' | 'active' | 'attributes'>,
-      q: Queryable = db,
-    ): Promise<ScimUserRow> {
-      const [row] = await q<ScimUserRow>('scim_users')
-        .where({ id })
-        .update({
-          ...values,
-          attributes: JSON.stringify(values.attributes) as never,
-          version: q.raw('version + 1') as never,
-          updated_at: q.fn.now() as never,
-        })
-        .returning('*');
-      return row!;
+    /**
+     * Writes the link row (version + 1) and, when `active` flips, the membership status
+     * in the same statement (the status update only reads other directories' rows, so
+     * the statement's snapshot is the right one).
+     */
+    async update(before: ScimUserRow, values: ScimUserValues, q: Queryable = db): Promise<ScimUserRow> {
+      const status = values.active !== before.active ? membershipStatusUpdate(before.org_id, before.directory_id, before.user_id, values.active) : undefined;
+      const res = await q.raw(
+        `with updated as (
+           update scim_users set user_name = ?, external_id = ?, active = ?, attributes = ?::jsonb, version = version + 1, updated_at = now()
+            where id = ? returning *
+         )${status ? `, membership_status as (${status.sql})` : ''}
+         select * from updated`,
+        [values.user_name, values.external_id, values.active, JSON.stringify(values.attributes), before.id, ...(status?.bindings ?? [])],
+      );
+      return res.rows[0] as ScimUserRow;
     },
     async remove(id: string, q: Queryable = db): Promise<void> {
       await q('scim_users').where({ id }).delete();
@@ -78,9 +157,6 @@ export function createScimUserQueries(db: Queryable) {
     // ---------- global accounts ----------
     async findGlobalByEmail(email: string, q: Queryable = db): Promise<GlobalUserRow | undefined> {
       return q<GlobalUserRow>('users').whereRaw('lower(email) = lower(?)', [email]).first();
-    },
-    async findGlobal(id: string, q: Queryable = db): Promise<GlobalUserRow | undefined> {
-      return q<GlobalUserRow>('users').where({ id }).first();
     },
     /** Creates the account unless one with that email exists (a concurrent creator wins; we then read its row). */
     async ensureGlobal(email: string, name: string | null, q: Queryable = db): Promise<{ user: GlobalUserRow; created: boolean }> {
@@ -102,40 +178,9 @@ export function createScimUserQueries(db: Queryable) {
     },
 
     // ---------- memberships ----------
-    /**
-     * Inserts a scim membership unless the person is already a member (then it is adopted as it is).
-     * True when it inserted one.
-     */
-    async ensureMembership(orgId: string, userId: string, role: string, status: 'active' | 'suspended', q: Queryable = db): Promise<boolean> {
-      const res = await q.raw(
-        `insert into memberships (org_id, user_id, role, status, source) values (?, ?, ?, ?, 'scim') on conflict (org_id, user_id) do nothing returning user_id`,
-        [orgId, userId, role, status],
-      );
-      return res.rows.length > 0;
-    },
-    /**
-     * Follows the SCIM `active` flag. Owners are never suspended by a directory (an
-     * org keeps its owners), and a user still active in another directory of the
-     * same org stays active.
-     */
-    async syncMembershipStatus(orgId: string, directoryId: string, userId: string, active: boolean, q: Queryable = db): Promise<number> {
-      const status = active ? 'active' : 'suspended';
-      return q('memberships')
-        .where({ org_id: orgId, user_id: userId })
-        .whereNot('role', 'owner')
-        .whereNot('status', status)
-        .modify((b) => {
-          if (!active) {
-            b.whereNotExists(
-              q('scim_users as o')
-                .select(1)
-                .whereRaw('o.org_id = memberships.org_id and o.user_id = memberships.user_id')
-                .whereNot('o.directory_id', directoryId)
-                .where('o.active', true),
-            );
-          }
-        })
-        .update({ status, updated_at: q.fn.now() });
+    async syncMembershipStatus(orgId: string, directoryId: string, userId: string, active: boolean, q: Queryable = db): Promise<void> {
+      const { sql, bindings } = membershipStatusUpdate(orgId, directoryId, userId, active);
+      await q.raw(sql, bindings);
     },
     /**
      * After a SCIM delete: the membership goes (its team memberships cascade) unless
