@@ -106,6 +106,32 @@ export function createGroupHandlers(ctx: ScimContext) {
   }
 
   /** Role mappings follow group membership and group names (see README "group role mappings"). */
+  /**
+   * The tail shared by PUT and PATCH: re-apply role mappings to the members whose
+   * groups changed (all of them after a rename, which can change which mapping
+   * matches; and the removed ones too), then audit.
+   */
+  async function finishUpdate(
+    before: ScimGroupRow,
+    row: ScimGroupRow,
+    renamed: boolean,
+    added: string[],
+    removed: string[],
+    trx: Knex.Transaction,
+  ): Promise<ScimGroupRow> {
+    await applyRoleMappings(row, renamed ? 'all-members' : [...new Set([...added, ...removed])], trx);
+    if (renamed && removed.length) await applyRoleMappings(row, removed, trx);
+    await recordAudit(trx, {
+      orgId: dir.org_id,
+      actor,
+      action: 'scim_group.update',
+      target: { type: 'scim_group', id: row.id },
+      before: auditView(before),
+      after: { ...auditView(row), membersAdded: sample(added), membersRemoved: sample(removed) },
+    });
+    return row;
+  }
+
   async function applyRoleMappings(group: ScimGroupRow, changedUserIds: string[] | 'all-members', trx: Knex.Transaction) {
     if (!mappings.length) return;
     await queries.groups.syncTeamRoles(dir.org_id, dir.id, mappings, trx);
@@ -161,17 +187,7 @@ export function createGroupHandlers(ctx: ScimContext) {
         const { added, removed } = await queries.groups.replaceMembers(before, members, trx);
         const row = await queries.groups.update(before, { display_name: parsed.displayName, external_id: parsed.externalId }, trx);
         const renamed = row.display_name !== before.display_name || row.external_id !== before.external_id;
-        await applyRoleMappings(row, renamed ? 'all-members' : [...added, ...removed], trx);
-        if (renamed) await applyRoleMappings(row, removed, trx);
-        await recordAudit(trx, {
-          orgId: dir.org_id,
-          actor,
-          action: 'scim_group.update',
-          target: { type: 'scim_group', id: row.id },
-          before: auditView(before),
-          after: { ...auditView(row), membersAdded: sample(added), membersRemoved: sample(removed) },
-        });
-        return row;
+        return finishUpdate(before, row, renamed, added, removed, trx);
       });
       const [out] = await formatAll([row], attributes, wantsAttribute({}, 'members'));
       return { row, body: out! };
@@ -254,17 +270,7 @@ export function createGroupHandlers(ctx: ScimContext) {
         const row = renamed
           ? await queries.groups.update(before, { display_name: displayName, external_id: externalId }, trx)
           : await queries.groups.touch(before, {}, trx);
-        await applyRoleMappings(row, renamed ? 'all-members' : [...new Set([...added, ...removed])], trx);
-        if (renamed && removed.length) await applyRoleMappings(row, removed, trx);
-        await recordAudit(trx, {
-          orgId: dir.org_id,
-          actor,
-          action: 'scim_group.update',
-          target: { type: 'scim_group', id: row.id },
-          before: auditView(before),
-          after: { ...auditView(row), membersAdded: sample(added), membersRemoved: sample(removed) },
-        });
-        return row;
+        return finishUpdate(before, row, renamed, added, removed, trx);
       });
     },
 
