@@ -20,9 +20,10 @@ import { directoryUsers } from './workloads/seed.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const opts = new Command()
   .requiredOption('--pg-log <file>', 'the PostgreSQL server log file (log_line_prefix must include %d)')
+  .option('--show', 'print each statement under its request', false)
   .option('--database-url <url>', 'PostgreSQL server', process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres')
   .parse()
-  .opts<{ pgLog: string; databaseUrl: string }>();
+  .opts<{ pgLog: string; databaseUrl: string; show: boolean }>();
 
 const engine = await Engine.create({ name: 'postgres', root: ROOT, adminUrl: opts.databaseUrl, concurrency: 4, databaseSettings: { log_statement: 'all' } });
 const ctx: BenchContext = {
@@ -45,6 +46,7 @@ async function count(label: string, fn: () => Promise<unknown>) {
   fs.closeSync(fd);
   const lines = buf.toString('utf8').split('\n').filter((l) => l.includes(`@${engine.databaseName} `) && /LOG:\s+(statement|execute)/.test(l));
   counts.push([label, lines.length]);
+  if (opts.show) console.log(`${label}\n${lines.map((l) => '  ' + l.replace(/^.*?LOG:\s+/, '').slice(0, 400)).join('\n')}`);
 }
 
 try {

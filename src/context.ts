@@ -35,11 +35,12 @@ export function createContext(deps: CoreDeps) {
   const authz = createAuthzService(db);
   const sessions = createSessionService(db, config, queries.sessions);
   const access = createAccessService(deps);
+  const scimDirectories = createScimDirectoryService(deps);
   const services = {
     serviceTokens: createServiceTokenService(db, queries.serviceTokens),
     sessions,
     authz,
-    orgs: createOrgService(deps),
+    orgs: createOrgService(deps, scimDirectories.forgetOrg),
     users: createUserService(deps, queries.sessions),
     members: createMemberService(deps, authz),
     roles: createRoleService(deps),
@@ -49,7 +50,7 @@ export function createContext(deps: CoreDeps) {
     invites: createInviteService(deps, createInviteQueries(db)),
     auditEvents: createAuditEventService(deps, createAuditEventQueries(db)),
     mfa: createMfaService(deps, authz, sessions),
-    scimDirectories: createScimDirectoryService(deps),
+    scimDirectories,
     domains: createDomainService(deps, authz),
     ssoConnections: createSsoConnectionService(deps, authz, sessions),
   };

@@ -11,21 +11,42 @@ export type AuditEvent = {
   after?: unknown;
 };
 
+const COLUMNS = 'org_id, actor_type, actor_id, action, target_type, target_id, before, after, request_id';
+
+function values(event: AuditEvent): Knex.RawBinding[] {
+  return [
+    event.orgId,
+    event.actor.type,
+    event.actor.id,
+    event.action,
+    event.target?.type ?? null,
+    event.target?.id ?? null,
+    event.before === undefined ? null : JSON.stringify(event.before),
+    event.after === undefined ? null : JSON.stringify(event.after),
+    requestContext.getStore()?.requestId ?? null,
+  ];
+}
+
 /**
  * Writes one audit event inside the caller's transaction, so the event exists
  * if and only if the change it describes was committed. Takes a transaction
  * (not the root connection) on purpose.
  */
 export async function recordAudit(trx: Knex.Transaction, event: AuditEvent): Promise<void> {
-  await trx('audit_events').insert({
-    org_id: event.orgId,
-    actor_type: event.actor.type,
-    actor_id: event.actor.id,
-    action: event.action,
-    target_type: event.target?.type ?? null,
-    target_id: event.target?.id ?? null,
-    before: event.before === undefined ? null : JSON.stringify(event.before),
-    after: event.after === undefined ? null : JSON.stringify(event.after),
-    request_id: requestContext.getStore()?.requestId ?? null,
-  });
+  const { sql, bindings } = auditInsert(event);
+  await trx.raw(sql, bindings);
+}
+
+/**
+ * The audit insert as SQL (knex `?` bindings) for a data-modifying CTE, so a write
+ * and its event are ONE statement: atomic without BEGIN/COMMIT round trips.
+ * `onlyIf` names a CTE of the same statement: the event is written only when that
+ * CTE returned a row (the write happened).
+ */
+export function auditInsert(event: AuditEvent, opts: { onlyIf?: string } = {}): { sql: string; bindings: Knex.RawBinding[] } {
+  const placeholders = '?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?';
+  const sql = opts.onlyIf
+    ? `insert into audit_events (${COLUMNS}) select ${placeholders} where exists (select 1 from ${opts.onlyIf})`
+    : `insert into audit_events (${COLUMNS}) values (${placeholders})`;
+  return { sql, bindings: values(event) };
 }

@@ -1,11 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import SCIMMY from 'scimmy';
 import type { Knex } from 'knex';
-import { recordAudit } from '../audit/record.js';
+import { auditInsert, recordAudit, type AuditEvent } from '../audit/record.js';
 import type { LinkedAccount, ScimUserLink, ScimUserRow } from '../db/queries/scim-users.js';
 import { scimError } from './errors.js';
-import { assertMutable, normaliseBody, normaliseUserOperations, operationsOf, rejectUnknownAttributes, withoutNulls } from './dialects.js';
+import { assertMutable, normaliseBody, normaliseUserOperations, operationsOf, rejectUnknownAttributes, withoutNulls, type PatchOperation } from './dialects.js';
 import { userResolver } from './filter-sql.js';
 import { listResources, matchVersion, type ScimContext, type ListParams } from './resource-kit.js';
+import { ENTERPRISE_SCHEMA, USER_SCHEMA } from './schema.js';
 
 /**
  * Users: each SCIM user is a link row (scim_users: userName, externalId, active,
@@ -84,13 +86,59 @@ function toResource(row: ScimUserRow) {
   };
 }
 
+/**
+ * The 'out' representation without scimmy's schema pass, for responses without an
+ * attribute filter: the stored attributes already passed scimmy's 'in' coercion
+ * (and never hold password), so the result is what scimmy would build (a unit test
+ * compares the two); it is most of the CPU of a SCIM write otherwise.
+ */
+export function toOutput(row: ScimUserRow, usersPath: string): Record<string, unknown> {
+  const { externalId: _storedExternalId, ...attributes } = row.attributes;
+  return {
+    schemas: attributes[ENTERPRISE_SCHEMA] !== undefined ? [USER_SCHEMA, ENTERPRISE_SCHEMA] : [USER_SCHEMA],
+    id: row.id,
+    ...(row.external_id !== null ? { externalId: row.external_id } : {}),
+    meta: {
+      resourceType: 'User',
+      created: new Date(row.created_at).toISOString(),
+      lastModified: new Date(row.updated_at).toISOString(),
+      location: `${usersPath}/${row.id}`,
+      version: `W/"${row.version}"`,
+    },
+    ...attributes,
+    userName: row.user_name,
+    active: row.active,
+  };
+}
+
+/** `active` set (Okta's and Entra's deactivate/reactivate) and nothing else: the new value, else undefined. */
+function activeOnly(ops: PatchOperation[]): boolean | undefined {
+  let active: boolean | undefined;
+  for (const op of ops) {
+    if (op.op !== 'replace' && op.op !== 'add') return undefined;
+    const value =
+      op.path === undefined
+        ? op.value && typeof op.value === 'object' && !Array.isArray(op.value) && Object.keys(op.value).length === 1
+          ? (op.value as Record<string, unknown>).active
+          : undefined
+        : op.path === 'active'
+          ? op.value
+          : undefined;
+    if (typeof value !== 'boolean') return undefined;
+    active = value;
+  }
+  return active;
+}
+
 export function createUserHandlers(ctx: ScimContext) {
   const { db, dir, queries, basepath } = ctx;
   const actor = { type: 'scim_directory' as const, id: dir.id };
   const usersPath = `${basepath}/Users`;
 
   const format = (row: ScimUserRow, attributes?: unknown) =>
-    new SCIMMY.Schemas.User(toResource(row), 'out', usersPath, attributes as never) as unknown as Record<string, unknown>;
+    attributes === undefined
+      ? toOutput(row, usersPath)
+      : (new SCIMMY.Schemas.User(toResource(row), 'out', usersPath, attributes as never) as unknown as Record<string, unknown>);
 
   const isScimId = (id: string) => /^[0-9a-f-]{36}$/i.test(id);
 
@@ -100,9 +148,9 @@ export function createUserHandlers(ctx: ScimContext) {
     return row;
   }
 
-  /** Locks the link row for a write; the linked account comes with it (same statement) for the profile sync. */
-  async function lockRow(id: string, trx: Knex.Transaction) {
-    const found = isScimId(id) ? await queries.users.lockWithAccount(dir.id, id.toLowerCase(), trx) : undefined;
+  /** The link row and its account (same statement), for a write that checks the version. */
+  async function readRow(id: string) {
+    const found = isScimId(id) ? await queries.users.readWithAccount(dir.id, id.toLowerCase(), db) : undefined;
     if (!found) throw scimError(404, `Resource ${id} not found`);
     return found;
   }
@@ -113,11 +161,19 @@ export function createUserHandlers(ctx: ScimContext) {
    * the directory's copy changes and the account stays as it is.
    * `accountDomainVerified` is passed when the caller already read it.
    */
-  async function syncProfile(account: { id: string; email: string; name: string | null }, parsed: ParsedUser, trx: Knex.Transaction, accountDomainVerified?: boolean) {
+  function profileChanges(account: { email: string; name: string | null }, parsed: ParsedUser) {
     const email = primaryEmail(parsed);
     const name = displayNameOf(parsed);
-    const nameChanged = Boolean(name && name !== account.name);
-    const emailChanged = Boolean(email && email.toLowerCase() !== account.email.toLowerCase());
+    return {
+      email,
+      name,
+      nameChanged: Boolean(name && name !== account.name),
+      emailChanged: Boolean(email && email.toLowerCase() !== account.email.toLowerCase()),
+    };
+  }
+
+  async function syncProfile(account: { id: string; email: string; name: string | null }, parsed: ParsedUser, trx: Knex.Transaction, accountDomainVerified?: boolean) {
+    const { email, name, nameChanged, emailChanged } = profileChanges(account, parsed);
     // nothing to write (e.g. a PATCH of `active` only): no need to ask whether the directory may write
     if (!nameChanged && !emailChanged) return;
     const verified = accountDomainVerified ?? (await queries.users.domainVerifiedByOrg(dir.org_id, domainOf(account.email), trx));
@@ -140,23 +196,51 @@ export function createUserHandlers(ctx: ScimContext) {
     version: row.version,
   });
 
-  /** The write of a PUT or PATCH: link row (+ membership status when `active` flips), account profile, audit. */
-  async function writeUpdate(before: ScimUserRow, account: LinkedAccount | undefined, parsed: ParsedUser, trx: Knex.Transaction) {
-    const row = await queries.users.update(
-      before,
-      { user_name: parsed.userName, external_id: parsed.externalId, active: parsed.active, attributes: parsed.attributes },
-      trx,
+  /**
+   * The write of a PUT or PATCH: link row (+ membership status when `active` flips)
+   * and audit in one statement, if the row is still at `before.version`; the account
+   * profile in the same transaction when it may change. undefined when another writer
+   * changed the row meanwhile.
+   */
+  async function writeUpdate(before: ScimUserRow, account: LinkedAccount | undefined, parsed: ParsedUser): Promise<ScimUserRow | undefined> {
+    const values = { user_name: parsed.userName, external_id: parsed.externalId, active: parsed.active, attributes: parsed.attributes };
+    const after = { ...auditView(before), userName: values.user_name, externalId: values.external_id, active: values.active, version: before.version + 1 };
+    const audit = auditInsert(
+      {
+        orgId: dir.org_id,
+        actor,
+        action: before.active !== values.active ? (values.active ? 'scim_user.reactivate' : 'scim_user.deactivate') : 'scim_user.update',
+        target: { type: 'scim_user', id: before.id },
+        before: auditView(before),
+        after,
+      },
+      { onlyIf: 'updated' },
     );
-    if (account) await syncProfile(account, parsed, trx, account.domainVerified);
-    await recordAudit(trx, {
-      orgId: dir.org_id,
-      actor,
-      action: before.active !== row.active ? (row.active ? 'scim_user.reactivate' : 'scim_user.deactivate') : 'scim_user.update',
-      target: { type: 'scim_user', id: row.id },
-      before: auditView(before),
-      after: auditView(row),
+    const changes = account ? profileChanges(account, parsed) : undefined;
+    if (!account || !changes || (!changes.nameChanged && !changes.emailChanged) || !account.domainVerified) {
+      return queries.users.update(before, values, audit, db);
+    }
+    return db.transaction(async (trx) => {
+      const row = await queries.users.update(before, values, audit, trx);
+      if (row) await syncProfile(account, parsed, trx, account.domainVerified);
+      return row;
     });
-    return row;
+  }
+
+  /**
+   * Read, compute, write-if-unchanged; a concurrent writer makes it read again, so
+   * every update applies to the state it was computed from (If-Match included).
+   */
+  async function updateRow(id: string, ifMatch: string | undefined, compute: (before: ScimUserRow) => ParsedUser | undefined | Promise<ParsedUser | undefined>): Promise<ScimUserRow> {
+    for (let attempt = 0; ; attempt++) {
+      const { row: before, account } = await readRow(id);
+      matchVersion(ifMatch, before.version);
+      const parsed = await compute(before);
+      if (!parsed) return before;
+      const row = await writeUpdate(before, account, parsed);
+      if (row) return row;
+      if (attempt >= 20) throw scimError(409, `Resource ${id} is being changed by other requests; retry`);
+    }
   }
 
   /**
@@ -196,28 +280,37 @@ export function createUserHandlers(ctx: ScimContext) {
         active: parsed.active,
         attributes: parsed.attributes,
       };
-      const row = await db.transaction(async (trx) => {
-        const fresh = await queries.users.insertWithNewAccount(email, displayNameOf(parsed), link, dir.default_role, trx);
-        const { inserted, created } = fresh ? { inserted: fresh, created: true } : await linkExistingAccount(email, parsed, link, trx);
-        await recordAudit(trx, {
-          orgId: dir.org_id,
-          actor,
-          action: 'scim_user.create',
-          target: { type: 'scim_user', id: inserted.id },
-          after: { ...auditView(inserted), accountCreated: created },
-        });
-        return inserted;
+      const ids = { userId: randomUUID(), scimId: randomUUID() };
+      const createEvent = (inserted: { id: string; user_id: string; version: number }, created: boolean): AuditEvent => ({
+        orgId: dir.org_id,
+        actor,
+        action: 'scim_user.create',
+        target: { type: 'scim_user', id: inserted.id },
+        after: { userName: link.user_name, externalId: link.external_id, active: link.active, userId: inserted.user_id, version: inserted.version, accountCreated: created },
       });
+      // the common case, a new person: one statement with its audit event
+      const fresh = await queries.users.insertWithNewAccount(
+        ids,
+        email,
+        displayNameOf(parsed),
+        link,
+        dir.default_role,
+        auditInsert(createEvent({ id: ids.scimId, user_id: ids.userId, version: 1 }, true), { onlyIf: 'inserted' }),
+        db,
+      );
+      const row =
+        fresh ??
+        (await db.transaction(async (trx) => {
+          const { inserted, created } = await linkExistingAccount(email, parsed, link, trx);
+          await recordAudit(trx, createEvent(inserted, created));
+          return inserted;
+        }));
       return { row, body: format(row, attributes) };
     },
 
     async replace(id: string, body: unknown, ifMatch: string | undefined, attributes: unknown) {
       const parsed = parseUserBody(body);
-      const row = await db.transaction(async (trx) => {
-        const { row: before, account } = await lockRow(id, trx);
-        matchVersion(ifMatch, before.version);
-        return writeUpdate(before, account, parsed, trx);
-      });
+      const row = await updateRow(id, ifMatch, () => parsed);
       return { row, body: format(row, attributes) };
     },
 
@@ -229,17 +322,21 @@ export function createUserHandlers(ctx: ScimContext) {
     async patch(id: string, body: unknown, ifMatch: string | undefined, attributes: unknown) {
       const ops = operationsOf(body);
       assertMutable(ops);
-      const row = await db.transaction(async (trx) => {
-        const { row: before, account } = await lockRow(id, trx);
-        matchVersion(ifMatch, before.version);
-        if (!ops.length) return before;
+      const row = await updateRow(id, ifMatch, async (before) => {
+        if (!ops.length) return undefined;
         const current = toResource(before);
-        const message = { schemas: [SCIMMY.Messages.PatchOp.id], Operations: normaliseUserOperations(ops, current) };
+        const normalised = normaliseUserOperations(ops, current);
+        // deactivate/reactivate: the stored attributes with `active` set are valid as they are
+        const active = activeOnly(normalised);
+        if (active !== undefined) {
+          return { userName: before.user_name, externalId: before.external_id, active, attributes: { ...before.attributes, active } };
+        }
+        const message = { schemas: [SCIMMY.Messages.PatchOp.id], Operations: normalised };
         const instance = new SCIMMY.Schemas.User(current, 'out', usersPath);
-        const patched = await new SCIMMY.Messages.PatchOp(message as never).apply(instance as never);
-        if (!patched) return before;
+        const patched: unknown = await new SCIMMY.Messages.PatchOp(message as never).apply(instance as never);
+        if (!patched) return undefined;
         const after = JSON.parse(JSON.stringify(patched)) as Record<string, unknown>;
-        return writeUpdate(before, account, parseUserBody(withDerivedFormattedName(current, after)), trx);
+        return parseUserBody(withDerivedFormattedName(current, after));
       });
       return { row, body: format(row, attributes) };
     },

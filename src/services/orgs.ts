@@ -22,7 +22,8 @@ export function presentOrg(row: OrgRow) {
 
 export type NewOrg = { name: string; slug: string; visibility?: 'private' | 'public'; ownerUserId?: string };
 
-export function createOrgService(deps: CoreDeps) {
+/** `onRemoved` runs after an org's deletion commits (caches of its SCIM tokens). */
+export function createOrgService(deps: CoreDeps, onRemoved?: (orgId: string) => void) {
   const { db } = deps;
   const orgs = createOrgQueries(db);
   const memberships = createMembershipQueries(db);
@@ -127,6 +128,7 @@ export function createOrgService(deps: CoreDeps) {
           before: { ...presentOrg(before), members: contents.members, teams: contents.teams, roles: contents.roles },
         });
       });
+      onRemoved?.(orgId);
     },
   };
 }

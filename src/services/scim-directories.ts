@@ -2,6 +2,7 @@ import type { CoreDeps } from '../context.js';
 import type { Principal } from '../auth/principal.js';
 import { actorOf } from '../auth/principal.js';
 import { digestsEqual, hashToken, mintToken } from '../auth/tokens.js';
+import { createTokenCache } from '../auth/token-cache.js';
 import { recordAudit } from '../audit/record.js';
 import { badRequest, notFound } from '../errors.js';
 import { isUuid } from '../http/params.js';
@@ -28,6 +29,9 @@ export function createScimDirectoryService(deps: CoreDeps) {
   const { db, config } = deps;
   const directories = createScimDirectoryQueries(db);
   const groups = createScimGroupQueries(db);
+  const tokenCache = createTokenCache<ScimDirectoryRow>(config.scimTokenCacheMs);
+  /** After a commit that changes what a directory's token may do (or whether it works). */
+  const forget = (id: string) => tokenCache.invalidate((row) => row.id === id);
 
   const baseUrlOf = (id: string) => `${config.publicUrl}/scim/v2/${id}`;
 
@@ -84,6 +88,8 @@ export function createScimDirectoryService(deps: CoreDeps) {
 
   return {
     baseUrlOf,
+    /** The org is gone (its directories went by cascade): its tokens stop working at once. */
+    forgetOrg: (orgId: string) => tokenCache.invalidate((row) => row.org_id === orgId),
 
     async create(access: OrgAccess, input: DirectoryInput) {
       const { principal, orgId } = access;
@@ -126,7 +132,7 @@ export function createScimDirectoryService(deps: CoreDeps) {
 
     async update(access: OrgAccess, id: string, patch: DirectoryPatch) {
       const { principal, orgId } = access;
-      return db.transaction(async (trx) => {
+      const updated = await db.transaction(async (trx) => {
         const before = await requireDirectory(orgId, id, trx, true);
         await assertRolesHeld(access, patch.defaultRole, patch.groupRoleMappings, trx);
         if (patch.groupRoleMappings) await checkMappings(orgId, patch.groupRoleMappings, trx);
@@ -156,6 +162,8 @@ export function createScimDirectoryService(deps: CoreDeps) {
         });
         return present(row);
       });
+      forget(id);
+      return updated;
     },
 
     /**
@@ -174,12 +182,13 @@ export function createScimDirectoryService(deps: CoreDeps) {
           before: auditView(before),
         });
       });
+      forget(id);
     },
 
     /** A new token; the old one stops working with this commit. */
     async rotateToken(principal: Principal, orgId: string, id: string) {
       const { token, hash } = mintToken('scim');
-      return db.transaction(async (trx) => {
+      const rotated = await db.transaction(async (trx) => {
         await requireDirectory(orgId, id, trx, true);
         const row = (await directories.update(orgId, id, { token_hash: hash, token_rotated_at: trx.fn.now() }, trx))!;
         await recordAudit(trx, {
@@ -191,17 +200,25 @@ export function createScimDirectoryService(deps: CoreDeps) {
         });
         return { id: row.id, scimBaseUrl: baseUrlOf(row.id), token };
       });
+      forget(id);
+      return rotated;
     },
 
     /**
      * SCIM bearer authentication: the token is looked up by its SHA-256 (unique
      * index), the digests are compared in constant time, and the token must belong
      * to the directory named in the URL. `disabled` is reported separately (403).
+     * Found rows are reused for SCIM_TOKEN_CACHE_SECONDS (see token-cache.ts).
      */
     async authenticate(directoryId: string, token: string | undefined): Promise<ScimDirectoryRow | 'invalid' | 'disabled'> {
       if (!token || !isUuid(directoryId)) return 'invalid';
       const hash = hashToken(token);
-      const row = await directories.findByTokenHash(hash);
+      let row = tokenCache.get(hash);
+      if (!row) {
+        const epoch = tokenCache.epoch();
+        row = await directories.findByTokenHash(hash);
+        if (row) tokenCache.set(hash, row, epoch);
+      }
       if (!row || !digestsEqual(row.token_hash, hash) || row.id !== directoryId.toLowerCase()) return 'invalid';
       return row.enabled ? row : 'disabled';
     },

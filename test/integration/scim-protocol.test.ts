@@ -41,6 +41,18 @@ for (const backend of testBackends()) {
         assert.equal((await t.http.get(`${other.base}/Users`).set('Authorization', `Bearer ${rotated.body.token}`)).status, 200);
       });
 
+      it('tokens of a deleted directory or a deleted org stop at once, although token lookups are cached', async () => {
+        const gone = await scimDirectory(t);
+        assert.equal((await gone.scim.get('/Users')).status, 200); // cached now
+        await t.http.delete(`/api/v1/orgs/${gone.orgId}/scim-directories/${gone.id}`).set('Authorization', t.adminAuth).expect(204);
+        assert.equal((await gone.scim.get('/Users')).status, 401);
+
+        const orgGone = await scimDirectory(t);
+        assert.equal((await orgGone.scim.get('/Users')).status, 200);
+        await t.http.delete(`/api/v1/orgs/${orgGone.orgId}`).set('Authorization', t.adminAuth).expect(204);
+        assert.equal((await orgGone.scim.get('/Users')).status, 401);
+      });
+
       it('meta.location is per directory even under concurrent requests to two directories', async () => {
         const other = await scimDirectory(t);
         const a = await d.scim.post('/Users', userBody('loc-a@example.com'));

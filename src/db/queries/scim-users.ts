@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Queryable } from '../knex.js';
 import { directoryResourceQueries } from './directory-resources.js';
 
@@ -25,18 +26,23 @@ type ScimUserValues = Pick<ScimUserRow, 'user_name' | 'external_id' | 'active' |
 /** A new link row before its account is known. */
 export type ScimUserLink = ScimUserValues & Pick<ScimUserRow, 'org_id' | 'directory_id'>;
 
+/** SQL with knex `?` bindings, to be embedded as a CTE of a larger statement. */
+export type SqlPart = { sql: string; bindings: Knex.RawBinding[] };
+
 /**
  * `memberships.status` follows the SCIM `active` flag. Owners are never suspended
  * by a directory (an org keeps its owners), and a user still active in another
- * directory of the same org stays active.
+ * directory of the same org stays active. `onlyIf` names a CTE that must have
+ * returned a row for the update to happen.
  */
-function membershipStatusUpdate(orgId: string, directoryId: string, userId: string, active: boolean) {
+function membershipStatusUpdate(orgId: string, directoryId: string, userId: string, active: boolean, onlyIf?: string): SqlPart {
   const status = active ? 'active' : 'suspended';
   return {
     sql: `update memberships m set status = ?, updated_at = now()
            where m.org_id = ? and m.user_id = ? and m.role <> 'owner' and m.status <> ?
            ${active ? '' : `and not exists (select 1 from scim_users o
-                              where o.org_id = m.org_id and o.user_id = m.user_id and o.directory_id <> ? and o.active)`}`,
+                              where o.org_id = m.org_id and o.user_id = m.user_id and o.directory_id <> ? and o.active)`}
+           ${onlyIf ? `and exists (select 1 from ${onlyIf})` : ''}`,
     bindings: active ? [status, orgId, userId, status] : [status, orgId, userId, status, directoryId],
   };
 }
@@ -46,19 +52,18 @@ export function createScimUserQueries(db: Queryable) {
   return {
     ...directoryResourceQueries<ScimUserRow>(db, 'scim_users', 'su'),
     /**
-     * Locks the link row (FOR UPDATE of it only) and reads, in the same statement, the
-     * account it points to and whether the org has verified that account's email domain
-     * (the domain after the last `@`, as `domainOf` in the handlers).
+     * Reads the link row and, in the same statement, the account it points to and
+     * whether the org has verified that account's email domain (the domain after the
+     * last `@`, as `domainOf` in the handlers). No lock: writes check the version.
      */
-    async lockWithAccount(directoryId: string, id: string, q: Queryable = db): Promise<{ row: ScimUserRow; account: LinkedAccount | undefined } | undefined> {
+    async readWithAccount(directoryId: string, id: string, q: Queryable = db): Promise<{ row: ScimUserRow; account: LinkedAccount | undefined } | undefined> {
       const res = await q.raw(
         `select su.*, u.email as account_email, u.name as account_name,
                 exists (select 1 from domains d
                          where d.org_id = su.org_id and d.status = 'verified'
                            and d.domain = lower(regexp_replace(u.email, '^.*@', ''))) as account_domain_verified
            from scim_users su left join users u on u.id = su.user_id
-          where su.directory_id = ? and su.id = ?
-          for update of su`,
+          where su.directory_id = ? and su.id = ?`,
         [directoryId, id],
       );
       const found = res.rows[0] as (ScimUserRow & { account_email: string | null; account_name: string | null; account_domain_verified: boolean }) | undefined;
@@ -68,31 +73,45 @@ export function createScimUserQueries(db: Queryable) {
       return { row, account };
     },
     /**
-     * The common create: a new account, its scim membership and the link row, in one
-     * statement. Nothing is written (undefined) when an account with that email exists.
+     * The common create in ONE statement: a new account (ids chosen by the caller, so
+     * the audit event can name them), its scim membership, the link row and the audit
+     * event. Nothing is written (undefined) when an account with that email exists.
      */
-    async insertWithNewAccount(email: string, name: string | null, values: ScimUserLink, role: string, q: Queryable = db): Promise<ScimUserRow | undefined> {
+    async insertWithNewAccount(
+      ids: { userId: string; scimId: string },
+      email: string,
+      name: string | null,
+      values: ScimUserLink,
+      role: string,
+      audit: SqlPart,
+      q: Queryable = db,
+    ): Promise<ScimUserRow | undefined> {
       const res = await q.raw(
         `with account as (
-           insert into users (email, name) values (?, ?) on conflict ((lower(email))) do nothing returning id
+           insert into users (id, email, name) values (?, ?, ?) on conflict ((lower(email))) do nothing returning id
          ), membership as (
            insert into memberships (org_id, user_id, role, status, source) select ?, id, ?, ?, 'scim' from account
-         )
-         insert into scim_users (org_id, directory_id, user_id, user_name, external_id, active, attributes)
-         select ?, ?, id, ?, ?, ?, ?::jsonb from account
-         returning *`,
+         ), inserted as (
+           insert into scim_users (id, org_id, directory_id, user_id, user_name, external_id, active, attributes)
+           select ?, ?, ?, id, ?, ?, ?, ?::jsonb from account
+           returning *
+         ), audit as (${audit.sql})
+         select * from inserted`,
         [
+          ids.userId,
           email,
           name,
           values.org_id,
           role,
           values.active ? 'active' : 'suspended',
+          ids.scimId,
           values.org_id,
           values.directory_id,
           values.user_name,
           values.external_id,
           values.active,
           JSON.stringify(values.attributes),
+          ...audit.bindings,
         ],
       );
       return res.rows[0] as ScimUserRow | undefined;
@@ -134,21 +153,33 @@ export function createScimUserQueries(db: Queryable) {
       return { row, joined };
     },
     /**
-     * Writes the link row (version + 1) and, when `active` flips, the membership status
-     * in the same statement (the status update only reads other directories' rows, so
-     * the statement's snapshot is the right one).
+     * Writes the link row (version + 1) if it is still at `before.version`, and in the
+     * same statement the membership status (when `active` flips) and the audit event.
+     * undefined when another writer got there first (the caller reads again). The
+     * status update only reads other directories' rows, so the statement's snapshot
+     * is the right one.
      */
-    async update(before: ScimUserRow, values: ScimUserValues, q: Queryable = db): Promise<ScimUserRow> {
-      const status = values.active !== before.active ? membershipStatusUpdate(before.org_id, before.directory_id, before.user_id, values.active) : undefined;
+    async update(before: ScimUserRow, values: ScimUserValues, audit: SqlPart, q: Queryable = db): Promise<ScimUserRow | undefined> {
+      const status =
+        values.active !== before.active ? membershipStatusUpdate(before.org_id, before.directory_id, before.user_id, values.active, 'updated') : undefined;
       const res = await q.raw(
         `with updated as (
            update scim_users set user_name = ?, external_id = ?, active = ?, attributes = ?::jsonb, version = version + 1, updated_at = now()
-            where id = ? returning *
-         )${status ? `, membership_status as (${status.sql})` : ''}
+            where id = ? and version = ? returning *
+         )${status ? `, membership_status as (${status.sql})` : ''}, audit as (${audit.sql})
          select * from updated`,
-        [values.user_name, values.external_id, values.active, JSON.stringify(values.attributes), before.id, ...(status?.bindings ?? [])],
+        [
+          values.user_name,
+          values.external_id,
+          values.active,
+          JSON.stringify(values.attributes),
+          before.id,
+          before.version,
+          ...(status?.bindings ?? []),
+          ...audit.bindings,
+        ],
       );
-      return res.rows[0] as ScimUserRow;
+      return res.rows[0] as ScimUserRow | undefined;
     },
     async remove(id: string, q: Queryable = db): Promise<void> {
       await q('scim_users').where({ id }).delete();
