@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import SCIMMY from 'scimmy';
 import type { Knex } from 'knex';
-import { recordAudit } from '../audit/record.js';
+import { auditInsert, recordAudit } from '../audit/record.js';
 import type { ScimGroupRow, GroupMemberRow } from '../db/queries/scim-groups.js';
 import { scimError } from './errors.js';
 import { normaliseBody, operationsOf, rejectUnknownAttributes, withoutNulls, type PatchOperation } from './dialects.js';
@@ -79,17 +80,12 @@ export function createGroupHandlers(ctx: ScimContext) {
     };
   }
 
+  const formatOne = (row: ScimGroupRow, members: GroupMemberRow[] | undefined, attributes: unknown) =>
+    new SCIMMY.Schemas.Group(toResource(row, members), 'out', groupsPath, attributes as never) as unknown as Record<string, unknown>;
+
   async function formatAll(rows: ScimGroupRow[], attributes: unknown, withMembers: boolean, q: Knex | Knex.Transaction = db) {
     const members = withMembers ? await queries.groups.membersOf(dir.id, dir.org_id, rows.map((r) => r.team_id), q) : [];
-    return rows.map(
-      (row) =>
-        new SCIMMY.Schemas.Group(
-          toResource(row, withMembers ? members.filter((m) => m.team_id === row.team_id) : undefined),
-          'out',
-          groupsPath,
-          attributes as never,
-        ) as unknown as Record<string, unknown>,
-    );
+    return rows.map((row) => formatOne(row, withMembers ? members.filter((m) => m.team_id === row.team_id) : undefined, attributes));
   }
 
   async function requireRow(id: string, q: Knex | Knex.Transaction, forUpdate = false) {
@@ -98,37 +94,54 @@ export function createGroupHandlers(ctx: ScimContext) {
     return row;
   }
 
-  async function assertKnownMembers(ids: string[], trx: Knex.Transaction) {
-    const unknown = await queries.groups.unknownMembers(dir.id, ids, trx);
+  /** Adds members; refuses (400, the caller's transaction rolls back) when one is not a user of this directory. */
+  function refuseUnknown(unknown: string[]) {
     if (unknown.length) {
       throw scimError(400, `members refer to users that do not exist in this directory: ${unknown.slice(0, 10).join(', ')}`, 'invalidValue');
     }
   }
+  async function addKnownMembers(group: ScimGroupRow, ids: string[], trx: Knex.Transaction) {
+    const { added, unknown } = await queries.groups.addMembers(group, ids, trx);
+    refuseUnknown(unknown);
+    return added;
+  }
+  async function replaceWithKnownMembers(group: ScimGroupRow, ids: string[], trx: Knex.Transaction) {
+    const { added, removed, unknown } = await queries.groups.replaceMembers(group, ids, trx);
+    refuseUnknown(unknown);
+    return { added, removed };
+  }
 
-  /** Role mappings follow group membership and group names (see README "group role mappings"). */
   /**
-   * The tail shared by PUT and PATCH: re-apply role mappings to the members whose
-   * groups changed (all of them after a rename, which can change which mapping
-   * matches; and the removed ones too), then audit.
+   * The tail shared by PUT and PATCH (the row is locked): write the attributes (a
+   * rename also renames the team) and bump the version, re-apply role mappings to
+   * the members whose groups changed (all of them after a rename, which can change
+   * which mapping matches; and the removed ones too), and audit. Without a rename
+   * the version bump and the audit event are one statement.
    */
   async function finishUpdate(
     before: ScimGroupRow,
-    row: ScimGroupRow,
-    renamed: boolean,
+    values: { display_name: string; external_id: string | null },
     added: string[],
     removed: string[],
     trx: Knex.Transaction,
   ): Promise<ScimGroupRow> {
-    await applyRoleMappings(row, renamed ? 'all-members' : [...new Set([...added, ...removed])], trx);
-    if (renamed && removed.length) await applyRoleMappings(row, removed, trx);
-    await recordAudit(trx, {
+    const renamed = values.display_name !== before.display_name || values.external_id !== before.external_id;
+    const event = (row: Pick<ScimGroupRow, 'display_name' | 'external_id' | 'team_id' | 'version'>) => ({
       orgId: dir.org_id,
       actor,
       action: 'scim_group.update',
-      target: { type: 'scim_group', id: row.id },
+      target: { type: 'scim_group', id: before.id },
       before: auditView(before),
       after: { ...auditView(row), membersAdded: sample(added), membersRemoved: sample(removed) },
     });
+    if (!renamed) {
+      await applyRoleMappings(before, [...new Set([...added, ...removed])], trx);
+      return queries.groups.touch(before, {}, auditInsert(event({ ...before, version: before.version + 1 }), { onlyIf: 'updated' }), trx);
+    }
+    const row = await queries.groups.update(before, values, trx);
+    await applyRoleMappings(row, 'all-members', trx);
+    if (removed.length) await applyRoleMappings(row, removed, trx);
+    await recordAudit(trx, event(row));
     return row;
   }
 
@@ -142,7 +155,7 @@ export function createGroupHandlers(ctx: ScimContext) {
     await queries.groups.recomputeRoles(dir.org_id, dir.id, dir.default_role, mappings, userIds, trx);
   }
 
-  const auditView = (row: ScimGroupRow) => ({ displayName: row.display_name, externalId: row.external_id, teamId: row.team_id, version: row.version });
+  const auditView = (row: Pick<ScimGroupRow, 'display_name' | 'external_id' | 'team_id' | 'version'>) => ({ displayName: row.display_name, externalId: row.external_id, teamId: row.team_id, version: row.version });
   const sample = (ids: string[]) => ({ count: ids.length, userIds: ids.slice(0, 100) });
 
   return {
@@ -159,17 +172,25 @@ export function createGroupHandlers(ctx: ScimContext) {
 
     async create(body: unknown, attributes: unknown) {
       const parsed = parseGroupBody(body);
+      const ids = { teamId: randomUUID(), groupId: randomUUID() };
+      const values = { orgId: dir.org_id, directoryId: dir.id, displayName: parsed.displayName, externalId: parsed.externalId };
+      const event = (added: string[]) => ({
+        orgId: dir.org_id,
+        actor,
+        action: 'scim_group.create',
+        target: { type: 'scim_group', id: ids.groupId },
+        after: { displayName: values.displayName, externalId: values.externalId, teamId: ids.teamId, version: 1, membersAdded: sample(added) },
+      });
+      if (!parsed.members?.length && !mappings.length) {
+        // an empty group (how Entra and Okta create them): one statement with its audit event, no members to read back
+        const row = await queries.groups.insert(ids, values, auditInsert(event([]), { onlyIf: 'inserted' }), db);
+        return { row, body: formatOne(row, [], attributes) };
+      }
       const row = await db.transaction(async (trx) => {
-        const group = await queries.groups.insert(dir.org_id, dir.id, parsed.displayName, parsed.externalId, trx);
-        const added = parsed.members?.length ? (await assertKnownMembers(parsed.members, trx), await queries.groups.addMembers(group, parsed.members, trx)) : [];
+        const group = await queries.groups.insert(ids, values, undefined, trx);
+        const added = parsed.members?.length ? await addKnownMembers(group, parsed.members, trx) : [];
         await applyRoleMappings(group, added, trx);
-        await recordAudit(trx, {
-          orgId: dir.org_id,
-          actor,
-          action: 'scim_group.create',
-          target: { type: 'scim_group', id: group.id },
-          after: { ...auditView(group), membersAdded: sample(added) },
-        });
+        await recordAudit(trx, event(added));
         return group;
       });
       const [out] = await formatAll([row], attributes, true);
@@ -182,12 +203,8 @@ export function createGroupHandlers(ctx: ScimContext) {
       const row = await db.transaction(async (trx) => {
         const before = await requireRow(id, trx, true);
         matchVersion(ifMatch, before.version);
-        const members = parsed.members ?? [];
-        await assertKnownMembers(members, trx);
-        const { added, removed } = await queries.groups.replaceMembers(before, members, trx);
-        const row = await queries.groups.update(before, { display_name: parsed.displayName, external_id: parsed.externalId }, trx);
-        const renamed = row.display_name !== before.display_name || row.external_id !== before.external_id;
-        return finishUpdate(before, row, renamed, added, removed, trx);
+        const { added, removed } = await replaceWithKnownMembers(before, parsed.members ?? [], trx);
+        return finishUpdate(before, { display_name: parsed.displayName, external_id: parsed.externalId }, added, removed, trx);
       });
       const [out] = await formatAll([row], attributes, wantsAttribute({}, 'members'));
       return { row, body: out! };
@@ -229,10 +246,9 @@ export function createGroupHandlers(ctx: ScimContext) {
           }
           await flushRemovals();
           const ids = memberIds(value, where);
-          await assertKnownMembers(ids, trx);
-          if (op === 'add') added.push(...(await queries.groups.addMembers(before, ids, trx)));
+          if (op === 'add') added.push(...(await addKnownMembers(before, ids, trx)));
           else {
-            const result = await queries.groups.replaceMembers(before, ids, trx);
+            const result = await replaceWithKnownMembers(before, ids, trx);
             added.push(...result.added);
             removed.push(...result.removed);
           }
@@ -266,11 +282,7 @@ export function createGroupHandlers(ctx: ScimContext) {
         }
         await flushRemovals();
 
-        const renamed = displayName !== before.display_name || externalId !== before.external_id;
-        const row = renamed
-          ? await queries.groups.update(before, { display_name: displayName, external_id: externalId }, trx)
-          : await queries.groups.touch(before, {}, trx);
-        return finishUpdate(before, row, renamed, added, removed, trx);
+        return finishUpdate(before, { display_name: displayName, external_id: externalId }, added, removed, trx);
       });
     },
 

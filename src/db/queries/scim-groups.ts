@@ -1,7 +1,8 @@
+import type { Knex } from 'knex';
 import type { Queryable } from '../knex.js';
 import type { GroupRoleMapping } from './scim-directories.js';
 import { directoryResourceQueries } from './directory-resources.js';
-import { pgArray } from './scim-users.js';
+import { pgArray, type SqlPart } from './scim-users.js';
 
 export type ScimGroupRow = {
   id: string;
@@ -40,29 +41,65 @@ const BUILTIN_RANK: Record<string, number> = { viewer: 0, member: 1, admin: 2 };
 export function createScimGroupQueries(db: Queryable) {
   return {
     ...directoryResourceQueries<ScimGroupRow>(db, 'scim_groups', 'sg'),
-    /** Creates the directory-owned team and its scim_groups link. */
-    async insert(orgId: string, directoryId: string, displayName: string, externalId: string | null, q: Queryable = db): Promise<ScimGroupRow> {
-      const [team] = await q('teams')
-        .insert({ org_id: orgId, name: teamNameOf(displayName), scim_directory_id: directoryId })
-        .returning('id');
-      const [row] = await q<ScimGroupRow>('scim_groups')
-        .insert({ org_id: orgId, directory_id: directoryId, team_id: (team as { id: string }).id, display_name: displayName, external_id: externalId })
-        .returning('*');
-      return row!;
+    /**
+     * Creates the directory-owned team and its scim_groups link in one statement (ids
+     * chosen by the caller, so an audit event given as `audit` can name them).
+     */
+    async insert(
+      ids: { teamId: string; groupId: string },
+      values: { orgId: string; directoryId: string; displayName: string; externalId: string | null },
+      audit: SqlPart | undefined,
+      q: Queryable = db,
+    ): Promise<ScimGroupRow> {
+      const res = await q.raw(
+        `with team as (
+           insert into teams (id, org_id, name, scim_directory_id) values (?, ?, ?, ?) returning id
+         ), inserted as (
+           insert into scim_groups (id, org_id, directory_id, team_id, display_name, external_id)
+           select ?, ?, ?, id, ?, ? from team returning *
+         )${audit ? `, audit as (${audit.sql})` : ''}
+         select * from inserted`,
+        [
+          ids.teamId,
+          values.orgId,
+          teamNameOf(values.displayName),
+          values.directoryId,
+          ids.groupId,
+          values.orgId,
+          values.directoryId,
+          values.displayName,
+          values.externalId,
+          ...(audit?.bindings ?? []),
+        ],
+      );
+      return res.rows[0] as ScimGroupRow;
     },
+    /** Renames the team when the displayName changes, then bumps the version like `touch`. */
     async update(group: ScimGroupRow, values: { display_name: string; external_id: string | null }, q: Queryable = db): Promise<ScimGroupRow> {
       if (values.display_name !== group.display_name) {
         await q('teams').where({ org_id: group.org_id, id: group.team_id }).update({ name: teamNameOf(values.display_name), updated_at: q.fn.now() });
       }
-      return this.touch(group, values, q);
+      return this.touch(group, values, undefined, q);
     },
-    /** Bumps version/lastModified (and sets attributes when given); the row lock serialises concurrent writers. */
-    async touch(group: ScimGroupRow, values: Partial<{ display_name: string; external_id: string | null }> = {}, q: Queryable = db): Promise<ScimGroupRow> {
-      const [row] = await q<ScimGroupRow>('scim_groups')
-        .where({ id: group.id })
-        .update({ ...values, version: q.raw('version + 1') as never, updated_at: q.fn.now() as never })
-        .returning('*');
-      return row!;
+    /**
+     * Bumps version/lastModified (and sets attributes when given), with the audit
+     * event in the same statement when given; the caller holds the row lock.
+     */
+    async touch(
+      group: ScimGroupRow,
+      values: Partial<{ display_name: string; external_id: string | null }> = {},
+      audit: SqlPart | undefined = undefined,
+      q: Queryable = db,
+    ): Promise<ScimGroupRow> {
+      const sets = Object.entries(values).map(([column]) => `${column} = ?`);
+      const res = await q.raw(
+        `with updated as (
+           update scim_groups set ${[...sets, 'version = version + 1', 'updated_at = now()'].join(', ')} where id = ? returning *
+         )${audit ? `, audit as (${audit.sql})` : ''}
+         select * from updated`,
+        [...(Object.values(values) as Knex.RawBinding[]), group.id, ...(audit?.bindings ?? [])],
+      );
+      return res.rows[0] as ScimGroupRow;
     },
     /** Deleting the team cascades to scim_groups, team_members and team_roles. */
     async remove(group: ScimGroupRow, q: Queryable = db): Promise<void> {
@@ -70,33 +107,32 @@ export function createScimGroupQueries(db: Queryable) {
     },
 
     // ---------- members (SCIM ids are scim_users.id of the same directory) ----------
-    /** SCIM ids among `ids` that are not users of this directory (or not UUIDs). */
-    async unknownMembers(directoryId: string, ids: string[], q: Queryable = db): Promise<string[]> {
-      if (!ids.length) return [];
-      const candidates = scimIds(ids);
-      const res = candidates.length
-        ? await q.raw(
-            `select x.id::text as id from unnest(?::uuid[]) as x(id)
-              where not exists (select 1 from scim_users su where su.directory_id = ? and su.id = x.id)`,
-            [pgArray(candidates), directoryId],
-          )
-        : { rows: [] };
-      const missing = new Set((res.rows as { id: string }[]).map((r) => r.id));
-      return ids.filter((id) => !UUID_RE.test(id) || missing.has(id.toLowerCase()));
-    },
-    /** Adds members; returns the global user ids actually added. */
-    async addMembers(group: ScimGroupRow, ids: string[], q: Queryable = db): Promise<string[]> {
-      if (!ids.length) return [];
+    /**
+     * Adds members in one statement that also reports the SCIM ids among `ids` that
+     * are not users of this directory (or not UUIDs). Known ones are added either
+     * way: the caller refuses the request, and rolls back, when `unknown` is not empty.
+     * `added` are the global user ids actually added.
+     */
+    async addMembers(group: ScimGroupRow, ids: string[], q: Queryable = db): Promise<{ added: string[]; unknown: string[] }> {
+      if (!ids.length) return { added: [], unknown: [] };
+      const candidates = pgArray(scimIds(ids));
       const res = await q.raw(
-        `insert into team_members (org_id, team_id, user_id)
-         select m.org_id, ?, m.user_id
-           from scim_users su join memberships m on m.org_id = su.org_id and m.user_id = su.user_id
-          where su.directory_id = ? and su.org_id = ? and su.id = any(?::uuid[])
-         on conflict (team_id, user_id) do nothing
-         returning user_id`,
-        [group.team_id, group.directory_id, group.org_id, pgArray(scimIds(ids))],
+        `with known as (
+           select su.id, su.user_id from scim_users su where su.directory_id = ? and su.org_id = ? and su.id = any(?::uuid[])
+         ), added as (
+           insert into team_members (org_id, team_id, user_id)
+           select m.org_id, ?, m.user_id from known k join memberships m on m.org_id = ? and m.user_id = k.user_id
+           on conflict (team_id, user_id) do nothing
+           returning user_id
+         )
+         select coalesce((select array_agg(user_id::text) from added), '{}') as added,
+                coalesce((select array_agg(x.id::text) from unnest(?::uuid[]) as x(id)
+                           where not exists (select 1 from known k where k.id = x.id)), '{}') as missing`,
+        [group.directory_id, group.org_id, candidates, group.team_id, group.org_id, candidates],
       );
-      return (res.rows as { user_id: string }[]).map((r) => r.user_id);
+      const row = res.rows[0] as { added: string[]; missing: string[] };
+      const missing = new Set(row.missing);
+      return { added: row.added, unknown: ids.filter((id) => !UUID_RE.test(id) || missing.has(id.toLowerCase())) };
     },
     /**
      * Removes the given members (all members when `ids` is undefined); returns the global user ids removed.
@@ -115,7 +151,7 @@ export function createScimGroupQueries(db: Queryable) {
       return (res.rows as { user_id: string }[]).map((r) => r.user_id);
     },
     /** Makes the member set exactly `ids`: one delete of the others, one insert of the missing. */
-    async replaceMembers(group: ScimGroupRow, ids: string[], q: Queryable = db): Promise<{ added: string[]; removed: string[] }> {
+    async replaceMembers(group: ScimGroupRow, ids: string[], q: Queryable = db): Promise<{ added: string[]; removed: string[]; unknown: string[] }> {
       const lowered = ids.map((i) => i.toLowerCase());
       const res = await q.raw(
         `delete from team_members tm
@@ -125,8 +161,8 @@ export function createScimGroupQueries(db: Queryable) {
         [group.org_id, group.team_id, group.directory_id, pgArray(scimIds(lowered))],
       );
       const removed = (res.rows as { user_id: string }[]).map((r) => r.user_id);
-      const added = await this.addMembers(group, lowered, q);
-      return { added, removed };
+      const { added, unknown } = await this.addMembers(group, lowered, q);
+      return { added, removed, unknown };
     },
     async membersOf(directoryId: string, orgId: string, teamIds: string[], q: Queryable = db): Promise<GroupMemberRow[]> {
       if (!teamIds.length) return [];
