@@ -1,8 +1,8 @@
 import express from 'express';
 import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
 import type { AppContext } from './context.js';
 import { requestId } from './http/request-id.js';
+import { accessLog } from './http/access-log.js';
 import { createMetrics } from './http/metrics.js';
 import { healthRouter } from './http/health.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
@@ -19,18 +19,7 @@ export function buildApp(ctx: AppContext): express.Express {
   const metrics = createMetrics();
 
   app.use(requestId);
-  app.use(
-    pinoHttp({
-      logger,
-      genReqId: (_req, res) => String((res as express.Response).locals.requestId),
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
-      serializers: {
-        req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-    }),
-  );
+  app.use(accessLog(logger));
   app.use(helmet());
   app.use(metrics.middleware);
   // Body parsers live in each router: SCIM and SAML have their own content types, limits and error shapes.

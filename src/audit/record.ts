@@ -1,6 +1,5 @@
 import type { Knex } from 'knex';
 import type { AuditActor } from '../auth/principal.js';
-import { requestContext } from '../logger.js';
 
 export type AuditEvent = {
   orgId: string | null;
@@ -23,7 +22,7 @@ function values(event: AuditEvent): Knex.RawBinding[] {
     event.target?.id ?? null,
     event.before === undefined ? null : JSON.stringify(event.before),
     event.after === undefined ? null : JSON.stringify(event.after),
-    requestContext.getStore()?.requestId ?? null,
+    event.actor.requestId ?? null,
   ];
 }
 

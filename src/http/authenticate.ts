@@ -22,7 +22,7 @@ export function authenticate(ctx: AppContext): RequestHandler {
       res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
       throw unauthorized('Invalid, expired or revoked token');
     }
-    res.locals.principal = principal;
+    res.locals.principal = { ...principal, requestId: res.locals.requestId as string };
     next();
   };
 }

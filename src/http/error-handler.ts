@@ -15,7 +15,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, next) => {
     if (res.headersSent) return next(err);
     const appError = toAppError(err);
-    if (appError.status >= 500) logger.error({ err, method: req.method, path: req.path }, 'request failed');
+    if (appError.status >= 500) logger.error({ err, reqId: res.locals.requestId, method: req.method, path: req.path }, 'request failed');
     res.status(appError.status).json(errorBody(appError));
   };
 }

@@ -64,7 +64,7 @@ function idsFromMemberFilter(path: string): string[] {
 
 export function createGroupHandlers(ctx: ScimContext) {
   const { db, dir, queries, basepath } = ctx;
-  const actor = { type: 'scim_directory' as const, id: dir.id };
+  const actor = { type: 'scim_directory' as const, id: dir.id, requestId: ctx.requestId };
   const groupsPath = `${basepath}/Groups`;
   const mappings = dir.group_role_mappings ?? [];
 

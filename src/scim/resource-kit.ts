@@ -16,6 +16,8 @@ export type ScimContext = {
   queries: { users: ScimUserQueries; groups: ScimGroupQueries };
   /** `${publicUrl}/scim/v2/${directoryId}`: meta.location is built from it per request */
   basepath: string;
+  /** for the audit events the request writes */
+  requestId: string;
 };
 
 export type ListParams = {

@@ -41,7 +41,13 @@ export function scimRouter(ctx: AppContext): Router {
 
   const contextOf = (req: Request, res: Response): ScimContext => {
     const dir = res.locals.scimDirectory as ScimDirectoryRow;
-    return { db: ctx.db, dir, queries: { users, groups }, basepath: `${ctx.config.publicUrl}/scim/v2/${dir.id}` };
+    return {
+      db: ctx.db,
+      dir,
+      queries: { users, groups },
+      basepath: `${ctx.config.publicUrl}/scim/v2/${dir.id}`,
+      requestId: res.locals.requestId as string,
+    };
   };
   const send = (res: Response, status: number, body?: unknown, version?: number) => {
     if (version !== undefined) res.setHeader('ETag', etagOf(version));
@@ -172,7 +178,7 @@ function scimErrorHandler(ctx: AppContext): ErrorRequestHandler {
   return (err, req, res, next) => {
     if (res.headersSent) return next(err);
     const scim = toScimError(err);
-    if (scim.status >= 500) ctx.logger.error({ err, method: req.method, path: req.originalUrl }, 'SCIM request failed');
+    if (scim.status >= 500) ctx.logger.error({ err, reqId: res.locals.requestId, method: req.method, path: req.originalUrl }, 'SCIM request failed');
     res.status(scim.status).type(SCIM_CONTENT_TYPE).send(JSON.stringify(scimErrorBody(scim)));
   };
 }

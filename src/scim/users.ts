@@ -132,7 +132,7 @@ function activeOnly(ops: PatchOperation[]): boolean | undefined {
 
 export function createUserHandlers(ctx: ScimContext) {
   const { db, dir, queries, basepath } = ctx;
-  const actor = { type: 'scim_directory' as const, id: dir.id };
+  const actor = { type: 'scim_directory' as const, id: dir.id, requestId: ctx.requestId };
   const usersPath = `${basepath}/Users`;
 
   const format = (row: ScimUserRow, attributes?: unknown) =>

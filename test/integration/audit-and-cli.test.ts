@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { recordAudit } from '../../src/audit/record.js';
-import { requestContext } from '../../src/logger.js';
 import { hashToken } from '../../src/auth/tokens.js';
 import { createTestDb, testBackends, type TestDb } from '../helpers/db.js';
 
@@ -24,17 +23,15 @@ for (const backend of testBackends()) {
     after(() => t.destroy());
 
     it('writes the event with the request id when the transaction commits', async () => {
-      await requestContext.run({ requestId: 'req-commit' }, () =>
-        t.db.transaction((trx) =>
-          recordAudit(trx, {
-            orgId: null,
-            actor: { type: 'system', id: null },
-            action: 'test.committed',
-            target: { type: 'thing', id: '1' },
-            before: { a: 1 },
-            after: { a: 2 },
-          }),
-        ),
+      await t.db.transaction((trx) =>
+        recordAudit(trx, {
+          orgId: null,
+          actor: { type: 'system', id: null, requestId: 'req-commit' },
+          action: 'test.committed',
+          target: { type: 'thing', id: '1' },
+          before: { a: 1 },
+          after: { a: 2 },
+        }),
       );
       const [row] = await t.db('audit_events').where({ action: 'test.committed' });
       assert.equal(row.request_id, 'req-commit');
