@@ -24,8 +24,14 @@ export function parseUserBody(body: unknown): ParsedUser {
   const given = withoutNulls(body as Record<string, unknown>);
   rejectUnknownAttributes('User', given);
   const normalised = normaliseBody('User', given);
-  const instance = new SCIMMY.Schemas.User(normalised, 'in') as unknown as Record<string, unknown>;
-  const attributes = JSON.parse(JSON.stringify(instance)) as Record<string, unknown>;
+  // scimmy's schema-definition coercion (the check a Schema instance runs, without building
+  // the instance's accessors: half the CPU); the instance's own envelope check is this one
+  const schemas = normalised.schemas;
+  if (Array.isArray(schemas) && schemas.length && !schemas.includes(USER_SCHEMA)) {
+    throw scimError(400, 'The request body supplied a schema type that is incompatible with this resource', 'invalidSyntax');
+  }
+  const coerced = SCIMMY.Schemas.User.definition.coerce(normalised as never, 'in') as unknown;
+  const attributes = JSON.parse(JSON.stringify(coerced)) as Record<string, unknown>;
   // passwords stay with the product; readOnly and envelope attributes are not stored
   for (const key of ['schemas', 'meta', 'id', 'password', 'groups']) delete attributes[key];
   const userName = String(attributes.userName ?? '').trim();
