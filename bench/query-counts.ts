@@ -32,6 +32,7 @@ const ctx: BenchContext = {
   concurrency: 1,
   quick: true,
   rows: [],
+  phases: [],
   tag: runTag(),
   log: () => undefined,
 };

@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { Engine, type EngineName } from './lib/engine.js';
+import { Engine, type EngineName, type RssWindow } from './lib/engine.js';
 import { printTable, writeJson } from './lib/report.js';
 import { createTenant, runTag, type BenchContext, type Sizes } from './workloads/context.js';
 import { runOktaImport } from './workloads/okta-import.js';
@@ -35,6 +35,7 @@ const program = new Command()
   .option('--out <dir>', 'where the JSON goes', path.join(ROOT, 'bench/results'))
   .option('--log-level <level>', 'the service LOG_LEVEL', 'warn')
   .option('--cpu-prof <dir>', 'run the service with --cpu-prof into this directory')
+  .option('--node-arg <arg>', 'extra node option for the service process, repeatable (e.g. --node-arg=--trace-gc, --node-arg=--max-semi-space-size=4)', (v: string, all: string[] = []) => [...all, v])
   .option('--keep-db', 'keep the PostgreSQL bench database for EXPLAIN ANALYZE afterwards (prints its name)', false);
 
 function parsePositive(v: string): number {
@@ -56,6 +57,19 @@ function sizesFor(opts: { quick: boolean; large: boolean; users?: number }): Siz
     accessBatches: quick ? 20 : 100,
     signIns: quick ? 300 : 2_000,
     growthProbes: quick ? 200 : 500,
+    // Measured back to back in 250-user chunks, the service's CPU per imported user falls until about
+    // 1,250-1,500 users (3.9 -> 1.5 ms) and is flat after: the warm-up import is that long in every mode.
+    warm: {
+      healthz: 500,
+      users: 1_500,
+      groups: 50,
+      bigGroup: 2_000,
+      deactivations: 100,
+      accessSingles: quick ? 500 : 1_000,
+      accessBatches: quick ? 3 : 5,
+      signIns: quick ? 100 : 200,
+      growthProbes: 50,
+    },
   };
 }
 
@@ -71,15 +85,24 @@ async function main() {
     out: string;
     logLevel: string;
     cpuProf?: string;
+    nodeArg?: string[];
     keepDb: boolean;
   }>();
   const sizes = sizesFor(opts);
   const wants = (n: number) => !opts.only || opts.only.has(n) || (n === 1 && (opts.only.has(2) || opts.only.has(3)));
   const started = performance.now();
   let engineRef: Engine | undefined;
-  const log = (msg: string) => {
-    const mem = engineRef?.memory();
-    const rss = mem ? ` (service RSS ${mem.rssMb} MB, peak ${mem.peakMb} MB)` : '';
+  // the service's highest VmRSS between two log lines (sampled every 100 ms), so the log shows where the peak is made
+  let rssSinceLastLine: RssWindow | undefined;
+  const log = (msg: string, o: { rss?: boolean } = {}) => {
+    const engine = engineRef;
+    let rss = '';
+    if (engine && o.rss !== false) {
+      const mem = engine.memory();
+      const max = rssSinceLastLine ? engine.closeRssWindow(rssSinceLastLine).maxMb : mem.rssMb;
+      rssSinceLastLine = engine.openRssWindow();
+      rss = ` (service RSS ${mem.rssMb ? `${mem.rssMb} MB` : 'stopped'}, max since the previous line ${max} MB, peak ${mem.peakMb} MB)`;
+    }
     console.log(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${msg}${rss}`);
   };
 
@@ -90,10 +113,10 @@ async function main() {
     adminUrl: opts.databaseUrl,
     concurrency: opts.concurrency,
     logLevel: opts.logLevel,
-    nodeArgs: opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opts.cpuProf)}`] : [],
+    nodeArgs: [...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opts.cpuProf)}`] : []), ...(opts.nodeArg ?? [])],
   });
   engineRef = engine;
-  const ctx: BenchContext = { engine, sizes, concurrency: opts.concurrency, quick: opts.quick, rows: [], tag: runTag(), log };
+  const ctx: BenchContext = { engine, sizes, concurrency: opts.concurrency, quick: opts.quick, rows: [], phases: [], tag: runTag(), log };
   const skipped: Record<string, string> = {};
   let failure: unknown;
   try {
@@ -101,7 +124,9 @@ async function main() {
     if (wants(1)) {
       const app = await createTenant(ctx, 'okta');
       const raw = await createTenant(ctx, 'raw');
-      const imported = await runOktaImport(ctx, app.directory, raw.directory);
+      // warm-ups write into their own tenants, so the measured directories hold exactly what they did before
+      const warm = { app: (await createTenant(ctx, 'okta-warm')).directory, raw: (await createTenant(ctx, 'raw-warm')).directory };
+      const imported = await runOktaImport(ctx, app.directory, raw.directory, warm);
       if (wants(2)) await runEntraGroups(ctx, app.directory, raw.directory, imported);
       if (wants(3)) await runDeprovision(ctx, app.directory, raw.directory, imported);
     }
@@ -119,11 +144,13 @@ async function main() {
   const peakRssMb = engine.peakRssMb();
   const seconds = Math.round((performance.now() - started) / 100) / 10;
   try {
+    // stops the service and closes this process's pools before it drops the database
     await engine.close({ keepDatabase: opts.keepDb });
     if (opts.keepDb && engine.databaseName) console.log(`kept database ${engine.databaseName}`);
   } catch (err) {
     console.error('cleanup failed:', err);
   }
+  engineRef = undefined;
 
   console.log('');
   console.log(
@@ -135,6 +162,22 @@ async function main() {
   const growthUsers = sizes.growthLarge;
   const rssMet = peakRssMb < RSS_LIMIT_MB;
   console.log(`service peak RSS (VmHWM, every service process of the run): ${peakRssMb} MB at ${growthUsers} users; target < ${RSS_LIMIT_MB} MB at 100k users: ${rssMet ? 'yes' : 'NO'}`);
+  const byRss = [...ctx.phases].filter((p) => p.rss.maxMb > 0).sort((a, b) => b.rss.maxMb - a.rss.maxMb);
+  if (byRss.length) {
+    const top = byRss
+      .slice(0, 4)
+      .map((p) => `${p.workload} ${p.side}${p.warmup ? ' warm-up' : ''} ${p.rss.maxMb} MB (${p.rss.startMb}->${p.rss.endMb})`)
+      .join('; ');
+    console.log(`highest service VmRSS by phase: ${top}`);
+    // RSS only falls when V8 runs a full GC, so the highest phase may just be the last before one: show what grew it
+    const rises = [...ctx.phases]
+      .filter((p) => p.rss.maxMb - p.rss.startMb >= 5)
+      .sort((a, b) => b.rss.maxMb - b.rss.startMb - (a.rss.maxMb - a.rss.startMb))
+      .slice(0, 5)
+      .map((p) => `${p.workload} ${p.side}${p.warmup ? ' warm-up' : ''} +${p.rss.maxMb - p.rss.startMb} MB`)
+      .join('; ');
+    if (rises) console.log(`largest service VmRSS rises by phase: ${rises}`);
+  }
   const file = writeJson(opts.out, {
     engine: opts.db,
     mode: opts.quick ? 'quick' : opts.large ? 'large' : 'default',
@@ -145,6 +188,7 @@ async function main() {
     rssTarget: { limitMb: RSS_LIMIT_MB, met: rssMet },
     skipped,
     rows: ctx.rows,
+    phases: ctx.phases,
     error: failure ? String(failure) : undefined,
   });
   console.log(`wrote ${path.relative(process.cwd(), file)}`);

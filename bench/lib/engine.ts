@@ -6,6 +6,7 @@ import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { createDbFromPglite } from '../../src/db/knex.js';
+import { PgCpu, processCpuMs, processMemoryMb } from './procfs.js';
 import { freePort, startServiceProcess, type ServiceHandle } from './service.js';
 
 /**
@@ -22,6 +23,22 @@ export type Sql = {
 
 export type EngineName = 'postgres' | 'pglite';
 
+/** Counters at one moment; `usageSince` turns two of them into what a phase cost. */
+export type UsageMark = { at: number; servicePid: number; serviceCpuMs?: number; pg?: { backends: number; background: number }; benchCpuMs: number };
+/** CPU milliseconds spent during a phase: by the service process, by PostgreSQL (when it is a server), by this process. */
+export type Usage = {
+  seconds: number;
+  serviceCpuMs?: number;
+  pgCpuMs?: number;
+  pgBackendCpuMs?: number;
+  pgBackgroundCpuMs?: number;
+  benchCpuMs: number;
+};
+/** Highest VmRSS seen by the sampler while the window was open. */
+export type RssWindow = { maxMb: number };
+
+const SAMPLE_MS = 100;
+
 /**
  * The database under test and the service process on it.
  * PostgreSQL: a fresh `idp_bench_<random>` database, dropped at the end; SQL runs beside the service.
@@ -32,6 +49,9 @@ export class Engine {
   private service?: ServiceHandle;
   private peakMb = 0;
   private pgSql?: Sql & { close(): Promise<void> };
+  private readonly pgCpu?: PgCpu;
+  private readonly sampler: NodeJS.Timeout;
+  private readonly rssWindows = new Set<RssWindow>();
   private constructor(
     readonly name: EngineName,
     private readonly root: string,
@@ -43,7 +63,15 @@ export class Engine {
     readonly databaseName: string | undefined,
     private readonly concurrency: number,
     private readonly nodeArgs: string[],
-  ) {}
+  ) {
+    if (databaseName && PgCpu.available()) {
+      this.pgCpu = new PgCpu(databaseName);
+      this.pgCpu.sample();
+    }
+    // VmRSS per phase and PostgreSQL CPU (a backend that exits takes its counters along: sample often)
+    this.sampler = setInterval(() => this.sample(), SAMPLE_MS);
+    this.sampler.unref();
+  }
 
   static async create(opts: {
     name: EngineName;
@@ -60,7 +88,7 @@ export class Engine {
     let databaseName: string | undefined;
     if (opts.name === 'postgres') {
       databaseName = `idp_bench_${randomBytes(6).toString('hex')}`;
-      const admin = new pg.Client({ connectionString: opts.adminUrl });
+      const admin = adminClient(opts.adminUrl);
       await admin.connect();
       try {
         await admin.query(`create database ${databaseName}`);
@@ -95,16 +123,61 @@ export class Engine {
     return this.peakMb;
   }
 
-  /** Current and peak resident memory of the running service, in MB. */
+  /** Current and peak resident memory of the running service, in MB (rssMb 0 while it is stopped). */
   memory(): { rssMb: number; peakMb: number } {
-    if (!this.service) return { rssMb: 0, peakMb: this.peakMb };
-    try {
-      const status = fs.readFileSync(`/proc/${this.service.pid}/status`, 'utf8');
-      const mb = (key: string) => Math.round(Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024);
-      return { rssMb: mb('VmRSS'), peakMb: Math.max(this.peakRssMb(), mb('VmHWM')) };
-    } catch {
-      return { rssMb: 0, peakMb: this.peakMb };
+    const mem = this.service ? processMemoryMb(this.service.pid) : undefined;
+    if (!mem) return { rssMb: 0, peakMb: this.peakMb };
+    this.peakMb = Math.max(this.peakMb, mem.hwmMb);
+    return { rssMb: mem.rssMb, peakMb: this.peakMb };
+  }
+
+  /** Starts tracking the service's highest VmRSS (sampled every 100 ms); `closeRssWindow` ends it. */
+  openRssWindow(): RssWindow {
+    const w = { maxMb: this.memory().rssMb };
+    this.rssWindows.add(w);
+    return w;
+  }
+
+  closeRssWindow(w: RssWindow): RssWindow {
+    this.sample();
+    this.rssWindows.delete(w);
+    return w;
+  }
+
+  private sample() {
+    if (this.rssWindows.size) {
+      const { rssMb } = this.memory();
+      for (const w of this.rssWindows) w.maxMb = Math.max(w.maxMb, rssMb);
     }
+    this.pgCpu?.sample();
+  }
+
+  /** CPU counters now (service, PostgreSQL server, this process). */
+  mark(): UsageMark {
+    this.pgCpu?.sample();
+    const cpu = process.cpuUsage();
+    return {
+      at: performance.now(),
+      servicePid: this.pid,
+      serviceCpuMs: this.service ? processCpuMs(this.service.pid) : undefined,
+      pg: this.pgCpu?.totalMs(),
+      benchCpuMs: (cpu.user + cpu.system) / 1000,
+    };
+  }
+
+  /** What was spent since `from`. The service figure is left out if the service restarted or was stopped meanwhile. */
+  usageSince(from: UsageMark): Usage {
+    const to = this.mark();
+    const usage: Usage = { seconds: (to.at - from.at) / 1000, benchCpuMs: to.benchCpuMs - from.benchCpuMs };
+    if (from.serviceCpuMs !== undefined && to.serviceCpuMs !== undefined && from.servicePid === to.servicePid) {
+      usage.serviceCpuMs = to.serviceCpuMs - from.serviceCpuMs;
+    }
+    if (from.pg && to.pg) {
+      usage.pgBackendCpuMs = to.pg.backends - from.pg.backends;
+      usage.pgBackgroundCpuMs = to.pg.background - from.pg.background;
+      usage.pgCpuMs = usage.pgBackendCpuMs + usage.pgBackgroundCpuMs;
+    }
+    return usage;
   }
 
   private async start() {
@@ -146,19 +219,41 @@ export class Engine {
     }
   }
 
+  /**
+   * Stops the service and closes every pool of this process before the database is
+   * dropped: `drop database ... with (force)` terminates whatever is still connected
+   * (57P01), and a pooled connection that dies with nobody listening for 'error' would
+   * crash the bench. Each step runs even if an earlier one failed; the first error is rethrown.
+   */
   async close(opts: { keepDatabase?: boolean } = {}): Promise<void> {
-    await this.stopService();
-    await this.pgSql?.close();
-    fs.rmSync(this.dataDir, { recursive: true, force: true });
-    if (this.databaseName && this.adminUrl && !opts.keepDatabase) {
-      const admin = new pg.Client({ connectionString: this.adminUrl });
-      await admin.connect();
+    clearInterval(this.sampler);
+    const errors: unknown[] = [];
+    const step = async (fn: () => Promise<unknown> | unknown) => {
       try {
-        await admin.query(`drop database if exists ${this.databaseName} with (force)`);
-      } finally {
-        await admin.end();
+        await fn();
+      } catch (err) {
+        errors.push(err);
       }
+    };
+    await step(() => this.stopService());
+    await step(async () => {
+      const sql = this.pgSql;
+      this.pgSql = undefined;
+      await sql?.close();
+    });
+    await step(() => fs.rmSync(this.dataDir, { recursive: true, force: true }));
+    if (this.databaseName && this.adminUrl && !opts.keepDatabase) {
+      await step(async () => {
+        const admin = adminClient(this.adminUrl!);
+        await admin.connect();
+        try {
+          await admin.query(`drop database if exists ${this.databaseName} with (force)`);
+        } finally {
+          await admin.end();
+        }
+      });
     }
+    if (errors.length) throw errors[0];
   }
 }
 
@@ -168,9 +263,31 @@ function withDatabase(url: string, database: string): string {
   return u.toString();
 }
 
+/** A terminated connection (57P01 when a database is dropped, a server restart) is reported, never left to crash the bench. */
+const onConnectionError = (err: Error) => console.error(`bench: database connection error (ignored): ${err.message}`);
+
+function adminClient(url: string): pg.Client {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', onConnectionError);
+  return client;
+}
+
 function pgSql(url: string, concurrency: number): Sql & { close(): Promise<void> } {
   const pool = new pg.Pool({ connectionString: url, max: concurrency });
-  const knex = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: concurrency } });
+  // pg-pool re-emits an idle client's error on the pool: without a listener that is an uncaught 'error' event
+  pool.on('error', onConnectionError);
+  const knex = knexFactory({
+    client: 'pg',
+    connection: url,
+    pool: {
+      min: 0,
+      max: concurrency,
+      afterCreate(conn: pg.Client, done: (err: Error | null, conn: pg.Client) => void) {
+        conn.on('error', onConnectionError);
+        done(null, conn);
+      },
+    },
+  });
   return {
     knex,
     query: async (sql, params) => (await pool.query(sql, params as unknown[])).rows,
@@ -189,8 +306,11 @@ function pgSql(url: string, concurrency: number): Sql & { close(): Promise<void>
       }
     },
     async close() {
-      await pool.end();
-      await knex.destroy();
+      try {
+        await pool.end();
+      } finally {
+        await knex.destroy();
+      }
     },
   };
 }

@@ -18,8 +18,30 @@ export function withRatio(row: Omit<Row, 'ratio'>): Row {
   return row.raw ? { ...row, ratio: Math.round((row.app.perSecond / row.raw.perSecond) * 100) / 100 } : row;
 }
 
+/** CPU ms per op: three significant-ish digits (batch decisions cost hundredths of a ms each). */
+export function cpuText(ms: number | undefined): string {
+  if (ms === undefined) return '';
+  return ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3);
+}
+
 export function printTable(rows: Row[]): void {
-  const header = ['workload', 'n', 'err', 'per s', 'p50 ms', 'p95 ms', 'p99 ms', 'raw per s', 'app/raw', 'target', 'met'];
+  const header = [
+    'workload',
+    'n',
+    'err',
+    'per s',
+    'p50 ms',
+    'p95 ms',
+    'p99 ms',
+    'svc cpu ms/op',
+    'pg cpu ms/op',
+    'raw per s',
+    'raw pg cpu ms/op',
+    'raw client cpu ms/op',
+    'app/raw',
+    'target',
+    'met',
+  ];
   const lines = rows.map((r) => [
     r.workload,
     String(r.app.count),
@@ -28,7 +50,11 @@ export function printTable(rows: Row[]): void {
     String(r.app.p50),
     String(r.app.p95),
     String(r.app.p99),
+    cpuText(r.app.cpu?.service),
+    cpuText(r.app.cpu?.postgres),
     r.raw ? String(r.raw.perSecond) : '',
+    cpuText(r.raw?.cpu?.postgres),
+    cpuText(r.raw?.cpu?.bench),
     r.ratio !== undefined ? r.ratio.toFixed(2) : '',
     r.target ?? '',
     r.met === undefined ? '' : r.met ? 'yes' : 'NO',
@@ -39,6 +65,12 @@ export function printTable(rows: Row[]): void {
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const l of lines) console.log(fmt(l));
   for (const r of rows) if (r.note) console.log(`  ${r.workload}: ${r.note}`);
+  console.log(
+    '  cpu columns: CPU ms per counted op over the measured phase, read from /proc: svc = the service process (all threads; ' +
+      'on PGlite it includes the embedded database), pg = the PostgreSQL server (the bench database\'s backends + background ' +
+      'processes), raw client = this bench process running the raw baseline (on PGlite the database too). ' +
+      'Rows without cpu figures share a phase with the row above them.',
+  );
 }
 
 export function writeJson(dir: string, payload: Record<string, unknown>): string {

@@ -51,6 +51,11 @@ export async function startServiceProcess(opts: {
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
+  let stopping = false;
+  // a service that dies under load must say so, not show up later as ECONNREFUSED
+  child.once('exit', (code, signal) => {
+    if (!stopping) console.error(`bench: the service process ${child.pid} exited unexpectedly (code ${code}, signal ${signal})`);
+  });
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -78,7 +83,8 @@ export async function startServiceProcess(opts: {
       }
     },
     async stop() {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      stopping = true;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);

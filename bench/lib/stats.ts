@@ -7,7 +7,17 @@ export type Figures = {
   p50: number;
   p95: number;
   p99: number;
+  /** CPU milliseconds per counted unit over the measured phase (see BenchContext.phase) */
+  cpu?: CpuPerOp;
 };
+
+/**
+ * CPU ms per counted unit: `service` = the service process (all threads; on PGlite it
+ * includes the embedded database), `postgres` = the PostgreSQL server (this database's
+ * backends + background processes), `bench` = this process (the load generator, or the
+ * raw baseline's driver; on PGlite raw phases also the database).
+ */
+export type CpuPerOp = { service?: number; postgres?: number; bench: number };
 
 export function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return 0;

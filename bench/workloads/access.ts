@@ -1,7 +1,7 @@
 import { createAccessQueries, type AccessPair } from '../../src/db/queries/access.js';
 import { expectStatus } from '../lib/http.js';
 import { prng, runConcurrent } from '../lib/stats.js';
-import { admin, type BenchContext, type Directory } from './context.js';
+import { admin, phase, warmup, type BenchContext, type Directory } from './context.js';
 import { accessSubjects, seedAccessStructure, seedAccessUsers, type AccessShape } from './access-seed.js';
 import { analyze } from './seed.js';
 import { rawRateRow } from './targets.js';
@@ -11,6 +11,8 @@ import { rawRateRow } from './targets.js';
  * (seeded with SQL). Single `GET .../access/:userId` and batch `POST /access/check`
  * (1,000 pairs) at the bench concurrency. Raw: the service's own decision query
  * (src/db/queries/access.ts) run through pg with the same concurrency.
+ * Each kind runs after unmeasured decisions on other sampled pairs of the same org
+ * (reads only, so the measured part sees the same data).
  */
 export const ACCESS_SHAPE: AccessShape = { teams: 200, projects: 1000 };
 const BATCH = 1000;
@@ -37,39 +39,59 @@ export async function runAccess(ctx: BenchContext, tenant: { directory: Director
   });
   const singles = samplePairs(subjects, ctx.sizes.accessSingles, 4);
   const batches = Array.from({ length: ctx.sizes.accessBatches }, (_, b) => samplePairs(subjects, BATCH, 1000 + b));
+  // warm-up pairs: other samples (other seeds) of the same org's users and projects
+  const warmSingles = samplePairs(subjects, ctx.sizes.warm.accessSingles, 5);
+  const warmBatches = Array.from({ length: ctx.sizes.warm.accessBatches }, (_, b) => samplePairs(subjects, BATCH, 5000 + b));
 
-  ctx.log(`4 access: ${singles.length} single decisions, ${batches.length} batches of ${BATCH} at concurrency ${ctx.concurrency}`);
-  const levels = new Map<string, number>();
-  const appSingle = await runConcurrent(singles.length, ctx.concurrency, async (i) => {
-    const { userId, projectId } = singles[i]!;
-    const res = expectStatus(await admin(ctx, 'GET', `/orgs/${dir.orgId}/projects/${projectId}/access/${userId}`), [200], 'access');
-    const level = (res.body as { level: string }).level;
-    levels.set(level, (levels.get(level) ?? 0) + 1);
-  });
-  const appBatch = await runConcurrent(
-    batches.length,
-    ctx.concurrency,
-    async (b) => {
-      const res = expectStatus(await admin(ctx, 'POST', '/access/check', { checks: batches[b] }), [200], 'access check');
-      if ((res.body as { results: unknown[] }).results.length !== BATCH) throw new Error('short batch');
-    },
-    BATCH,
+  ctx.log(
+    `4 access: ${singles.length} single decisions, ${batches.length} batches of ${BATCH} at concurrency ${ctx.concurrency} ` +
+      `(each after ${warmSingles.length} / ${warmBatches.length} unmeasured)`,
   );
-
-  const { rawSingle, rawBatch } = await ctx.engine.withSql(async (sql) => {
-    const queries = createAccessQueries(sql.knex);
-    const rawSingle = await runConcurrent(singles.length, ctx.concurrency, async (i) => {
-      const [facts] = await queries.factsForPairs([singles[i]!]);
-      if (!facts?.org_id) throw new Error('no facts');
+  const levels = new Map<string, number>();
+  const appSingles = (pairs: AccessPair[], count?: Map<string, number>) =>
+    runConcurrent(pairs.length, ctx.concurrency, async (i) => {
+      const { userId, projectId } = pairs[i]!;
+      const res = expectStatus(await admin(ctx, 'GET', `/orgs/${dir.orgId}/projects/${projectId}/access/${userId}`), [200], 'access');
+      const level = (res.body as { level: string }).level;
+      count?.set(level, (count.get(level) ?? 0) + 1);
     });
-    const rawBatch = await runConcurrent(
-      batches.length,
+  const appBatches = (list: AccessPair[][]) =>
+    runConcurrent(
+      list.length,
       ctx.concurrency,
       async (b) => {
-        if ((await queries.factsForPairs(batches[b]!)).length !== BATCH) throw new Error('short batch');
+        const res = expectStatus(await admin(ctx, 'POST', '/access/check', { checks: list[b] }), [200], 'access check');
+        if ((res.body as { results: unknown[] }).results.length !== BATCH) throw new Error('short batch');
       },
       BATCH,
     );
+  const S = '4 access single';
+  const B = '4 access batch';
+  await warmup(ctx, S, 'app', 'decisions', () => appSingles(warmSingles));
+  const appSingle = await phase(ctx, S, 'app', { unit: 'decisions' }, () => appSingles(singles, levels));
+  await warmup(ctx, B, 'app', 'decisions', () => appBatches(warmBatches));
+  const appBatch = await phase(ctx, B, 'app', { unit: 'decisions' }, () => appBatches(batches));
+
+  const { rawSingle, rawBatch } = await ctx.engine.withSql(async (sql) => {
+    const queries = createAccessQueries(sql.knex);
+    const rawSingles = (pairs: AccessPair[]) =>
+      runConcurrent(pairs.length, ctx.concurrency, async (i) => {
+        const [facts] = await queries.factsForPairs([pairs[i]!]);
+        if (!facts?.org_id) throw new Error('no facts');
+      });
+    const rawBatches = (list: AccessPair[][]) =>
+      runConcurrent(
+        list.length,
+        ctx.concurrency,
+        async (b) => {
+          if ((await queries.factsForPairs(list[b]!)).length !== BATCH) throw new Error('short batch');
+        },
+        BATCH,
+      );
+    await warmup(ctx, S, 'raw', 'decisions', () => rawSingles(warmSingles));
+    const rawSingle = await phase(ctx, S, 'raw', { unit: 'decisions' }, () => rawSingles(singles));
+    await warmup(ctx, B, 'raw', 'decisions', () => rawBatches(warmBatches));
+    const rawBatch = await phase(ctx, B, 'raw', { unit: 'decisions' }, () => rawBatches(batches));
     return { rawSingle, rawBatch };
   });
 

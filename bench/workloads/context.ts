@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Engine } from '../lib/engine.js';
+import type { Engine, Usage } from '../lib/engine.js';
 import { expectStatus, request, type HttpResult } from '../lib/http.js';
-import type { Row } from '../lib/report.js';
+import { cpuText, type Row } from '../lib/report.js';
+import type { CpuPerOp, Figures } from '../lib/stats.js';
 
 export type Sizes = {
   /** users imported in workload 1 */
@@ -18,6 +19,38 @@ export type Sizes = {
   accessBatches: number;
   signIns: number;
   growthProbes: number;
+  /**
+   * Unmeasured warm-up before every measured phase (app and raw alike, same request and
+   * statement shapes, in warm-up tenants/directories so the measured part sees the same data):
+   * without it the first workloads mostly measure V8 compiling the service's hot paths.
+   */
+  warm: {
+    healthz: number;
+    /** users imported into the warm-up directories before workload 1 (later warm-ups reuse them) */
+    users: number;
+    /** groups created and filled with 50 warm-up users before 2a */
+    groups: number;
+    /** users seeded into the warm-up directories so 2b/2c can warm up on a group built in PATCHes of 1,000 */
+    bigGroup: number;
+    /** warm-up users deactivated before workload 3 */
+    deactivations: number;
+    accessSingles: number;
+    accessBatches: number;
+    /** sign-ins of warm-up people (their own signed responses) before workload 5 */
+    signIns: number;
+    growthProbes: number;
+  };
+};
+
+/** One unmeasured or measured phase: its figures, what it cost in CPU, and the service's VmRSS over it. */
+export type PhaseRecord = {
+  workload: string;
+  side: 'app' | 'raw';
+  warmup: boolean;
+  unit: string;
+  figures: Figures;
+  usage: Usage;
+  rss: { startMb: number; maxMb: number; endMb: number };
 };
 
 export type BenchContext = {
@@ -26,10 +59,81 @@ export type BenchContext = {
   concurrency: number;
   quick: boolean;
   rows: Row[];
+  /** every phase run so far, warm-ups included (written to the JSON) */
+  phases: PhaseRecord[];
   /** a run-unique tag for emails, slugs and names */
   tag: string;
-  log(msg: string): void;
+  /** prints a timestamped line; unless `rss: false`, with the service's VmRSS now and its highest since the previous line */
+  log(msg: string, opts?: { rss?: boolean }): void;
 };
+
+const roundUsage = (u: Usage): Usage =>
+  Object.fromEntries(Object.entries(u).map(([k, v]) => [k, typeof v === 'number' ? Math.round(v * 10) / 10 : v])) as Usage;
+
+/**
+ * Runs one phase (`fn` returns its figures, `count` counted units) and measures around it:
+ * the service's and the PostgreSQL server's CPU from /proc, this process's CPU, and the
+ * service's VmRSS (start, highest sample, end). The figures come back with `cpu` per unit;
+ * the phase is logged (warm-ups too) and recorded in `ctx.phases`.
+ */
+export async function phase(
+  ctx: BenchContext,
+  workload: string,
+  side: 'app' | 'raw',
+  opts: { unit: string; warmup?: boolean; /** false: the phase does not touch the database, leave PostgreSQL CPU out */ database?: boolean },
+  fn: () => Promise<Figures>,
+): Promise<Figures> {
+  const engine = ctx.engine;
+  const startMb = engine.memory().rssMb;
+  const window = engine.openRssWindow();
+  const mark = engine.mark();
+  let figures: Figures;
+  try {
+    figures = await fn();
+  } finally {
+    engine.closeRssWindow(window);
+  }
+  const usage = roundUsage(engine.usageSince(mark));
+  const per = (ms: number | undefined) => (ms === undefined || !figures.count ? undefined : Math.round((ms / figures.count) * 1000) / 1000);
+  const cpu: CpuPerOp = {
+    service: per(usage.serviceCpuMs),
+    postgres: opts.database === false ? undefined : per(usage.pgCpuMs),
+    bench: per(usage.benchCpuMs) ?? 0,
+  };
+  figures = { ...figures, cpu };
+  const endMb = engine.memory().rssMb;
+  const rss = { startMb, maxMb: Math.max(window.maxMb, startMb, endMb), endMb };
+  ctx.phases.push({ workload, side, warmup: !!opts.warmup, unit: opts.unit, figures, usage, rss });
+
+  const cpuLine = [
+    cpu.service !== undefined ? `svc ${cpuText(cpu.service)}` : '',
+    cpu.postgres !== undefined ? `pg ${cpuText(cpu.postgres)}` : '',
+    `bench ${cpuText(cpu.bench)}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  const rssText = rss.startMb || rss.endMb ? `service RSS ${rss.startMb}->${rss.endMb} MB, max ${rss.maxMb}` : 'service stopped';
+  ctx.log(
+    `  ${workload} ${side}${opts.warmup ? ' warm-up' : ''}: ${figures.count} ${opts.unit} in ${figures.seconds} s = ${figures.perSecond}/s, ` +
+      `p50 ${figures.p50} p99 ${figures.p99} ms${figures.errors ? `, ${figures.errors} ERRORS` : ''} | cpu ms/${opts.unit.replace(/s$/, '')}: ${cpuLine} | ${rssText}`,
+    { rss: false },
+  );
+  return figures;
+}
+
+/** `phase` for an unmeasured warm-up. Failures still fail the run: a warm-up that errors warms the wrong paths. */
+export async function warmup(
+  ctx: BenchContext,
+  workload: string,
+  side: 'app' | 'raw',
+  unit: string,
+  fn: () => Promise<Figures>,
+  opts: { database?: boolean } = {},
+): Promise<Figures> {
+  const figures = await phase(ctx, workload, side, { ...opts, unit, warmup: true }, fn);
+  if (figures.errors) throw new Error(`${workload} ${side} warm-up: ${figures.errors} errors`);
+  return figures;
+}
 
 export const SCIM_USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const SCIM_GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';

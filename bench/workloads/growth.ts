@@ -2,7 +2,7 @@ import { expectStatus } from '../lib/http.js';
 import { prng, runConcurrent, type Figures } from '../lib/stats.js';
 import type { Row } from '../lib/report.js';
 import type { Exec } from '../lib/engine.js';
-import { admin, scim, type BenchContext, type Directory } from './context.js';
+import { admin, phase, scim, warmup, type BenchContext, type Directory } from './context.js';
 import { seedAccessStructure, seedAccessUsers } from './access-seed.js';
 import { ACCESS_SHAPE } from './access.js';
 import { analyze } from './seed.js';
@@ -11,7 +11,8 @@ import { analyze } from './seed.js';
  * Workload 6, growth: the same `userName eq` filter, single-user GET and access
  * decision on an org at a small and a large user count (users seeded set-based).
  * The large/small ratio of p50 latency should stay near 1 (index lookups, no scans).
- * Probes run one at a time (concurrency 1) after a warm-up, so latency is not queueing.
+ * Probes run one at a time (concurrency 1) after a warm-up on other sampled users, so
+ * latency is not queueing.
  */
 const GROWTH_TARGET = 1.5;
 
@@ -27,7 +28,7 @@ async function sampleProbes(q: Exec, dir: Directory, count: number, seed: number
   return users.map((u) => ({ userName: u.user_name, scimId: u.id, userId: u.user_id, projectId: projects[Math.floor(rnd() * projects.length)]!.id }));
 }
 
-async function measure(ctx: BenchContext, dir: Directory, probes: Probe[]) {
+async function measure(ctx: BenchContext, dir: Directory, at: string, warm: Probe[], probes: Probe[]) {
   const run = async (kind: 'filter' | 'get' | 'access', list: Probe[]) =>
     runConcurrent(list.length, 1, async (i) => {
       const p = list[i]!;
@@ -40,36 +41,46 @@ async function measure(ctx: BenchContext, dir: Directory, probes: Probe[]) {
         expectStatus(await admin(ctx, 'GET', `/orgs/${dir.orgId}/projects/${p.projectId}/access/${p.userId}`), [200], 'access');
       }
     });
-  const warm = probes.slice(0, Math.min(50, probes.length));
   const out: Record<string, Figures> = {};
   for (const kind of ['filter', 'get', 'access'] as const) {
-    await run(kind, warm);
-    out[kind] = await run(kind, probes);
+    const name = `6 growth ${kind} @${at}`;
+    await warmup(ctx, name, 'app', 'requests', () => run(kind, warm));
+    out[kind] = await phase(ctx, name, 'app', { unit: 'requests' }, () => run(kind, probes));
   }
   return out as Record<'filter' | 'get' | 'access', Figures>;
+}
+
+/** Service CPU per request at both sizes: steadier than latency on a shared machine. */
+function cpuRatio(small: Figures, large: Figures): string {
+  const a = small.cpu?.service;
+  const b = large.cpu?.service;
+  if (a === undefined || b === undefined || a <= 0) return '';
+  return `; svc cpu ${a} -> ${b} ms/request: ratio ${Math.round((b / a) * 100) / 100}`;
 }
 
 export async function runGrowth(ctx: BenchContext, tenant: { directory: Directory }) {
   const dir = tenant.directory;
   const prefix = `grow-${ctx.tag}`;
   const { growthSmall: small, growthLarge: large, growthProbes: count } = ctx.sizes;
-  ctx.log(`6 growth: ${small} users`);
+  const w = ctx.sizes.warm.growthProbes;
+  const label = (k: number) => (k >= 1000 ? `${k / 1000}k` : String(k));
+  // the first `w` sampled users are the warm-up's, the next `count` are measured
+  ctx.log(`6 growth: ${small} users (${count} probes of each kind, after ${w} unmeasured)`);
   const smallProbes = await ctx.engine.withSql(async (sql) => {
     await seedAccessStructure(sql.query, dir, prefix, ACCESS_SHAPE);
     await seedAccessUsers(sql.query, dir, prefix, ACCESS_SHAPE, 1, small);
     await analyze(sql.query);
-    return sampleProbes(sql.query, dir, count, 6);
+    return sampleProbes(sql.query, dir, w + count, 6);
   });
-  const atSmall = await measure(ctx, dir, smallProbes);
+  const atSmall = await measure(ctx, dir, label(small), smallProbes.slice(0, w), smallProbes.slice(w));
   ctx.log(`6 growth: ${large} users`);
   const largeProbes = await ctx.engine.withSql(async (sql) => {
     await seedAccessUsers(sql.query, dir, prefix, ACCESS_SHAPE, small + 1, large);
     await analyze(sql.query);
-    return sampleProbes(sql.query, dir, count, 7);
+    return sampleProbes(sql.query, dir, w + count, 7);
   });
-  const atLarge = await measure(ctx, dir, largeProbes);
+  const atLarge = await measure(ctx, dir, label(large), largeProbes.slice(0, w), largeProbes.slice(w));
 
-  const label = (k: number) => (k >= 1000 ? `${k / 1000}k` : String(k));
   const names = { filter: 'SCIM GET ?filter=userName eq', get: 'SCIM GET /Users/:id', access: 'GET .../access/:userId' } as const;
   for (const kind of ['filter', 'get', 'access'] as const) {
     const ratio = Math.round((atLarge[kind].p50 / Math.max(atSmall[kind].p50, 0.01)) * 100) / 100;
@@ -78,7 +89,7 @@ export async function runGrowth(ctx: BenchContext, tenant: { directory: Director
       app: atLarge[kind],
       target: `p50 ${label(large)}/${label(small)} < ${GROWTH_TARGET}`,
       met: ratio < GROWTH_TARGET && atLarge[kind].errors === 0,
-      note: `p50 ${atSmall[kind].p50} ms at ${label(small)} users -> ${atLarge[kind].p50} ms at ${label(large)}: ratio ${ratio}`,
+      note: `p50 ${atSmall[kind].p50} ms at ${label(small)} users -> ${atLarge[kind].p50} ms at ${label(large)}: ratio ${ratio}` + cpuRatio(atSmall[kind], atLarge[kind]),
     };
     ctx.rows.push({ workload: `6 growth ${names[kind]} @${label(small)}`, app: atSmall[kind] });
     ctx.rows.push(row);
