@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -22,6 +22,18 @@ export async function freePort(): Promise<number> {
 }
 
 /**
+ * Compiles the service as `npm start` does (`npm run build`: tsc into dist/), so the
+ * bench measures what runs in production: plain JS, without tsx's loader thread and
+ * its heap. Once per bench process.
+ */
+let built = false;
+export function buildService(root: string): void {
+  if (built) return;
+  execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  built = true;
+}
+
+/**
  * `port` and `dataDir` may be given so a restarted service keeps its PUBLIC_URL
  * (SAML audiences and ACS URLs are built from it) and its PGlite data; a given
  * data dir is left in place on stop (its owner removes it).
@@ -37,7 +49,8 @@ export async function startServiceProcess(opts: {
   const port = opts.port ?? (await freePort());
   const ownDataDir = !opts.dataDir;
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'idp-bench-'));
-  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'], {
+  buildService(opts.root);
+  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), 'dist/src/main.js'], {
     cwd: opts.root,
     env: {
       PATH: process.env.PATH ?? '',
