@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { buildResponse, generateKeyPair } from '../test/helpers/idp.js';
 import { Engine } from './lib/engine.js';
-import { expectStatus, request } from './lib/http.js';
+import { closeHttp, expectStatus, request } from './lib/http.js';
 import { admin, createTenant, PATCH_OP, SCIM_GROUP, scim, runTag, type BenchContext } from './workloads/context.js';
 import { oktaUser } from './workloads/okta-import.js';
 import { accessSubjects, seedAccessStructure, seedAccessUsers } from './workloads/access-seed.js';
@@ -122,6 +122,7 @@ try {
   await count('SAML ACS sign-in (returning user)', async () => expectStatus(await acs(`p1@${domain}`), [302], 'acs'));
 } finally {
   await engine.close();
+  await closeHttp();
 }
 const width = Math.max(...counts.map(([l]) => l.length));
 for (const [label, n] of counts) console.log(`${label.padEnd(width)}  ${n}`);

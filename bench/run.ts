@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { Engine, type EngineName, type RssWindow } from './lib/engine.js';
 import { printTable, writeJson } from './lib/report.js';
+import { closeHttp } from './lib/http.js';
 import { createTenant, runTag, type BenchContext, type Sizes } from './workloads/context.js';
 import { runOktaImport } from './workloads/okta-import.js';
 import { runEntraGroups } from './workloads/entra-groups.js';
@@ -146,6 +147,7 @@ async function main() {
   try {
     // stops the service and closes this process's pools before it drops the database
     await engine.close({ keepDatabase: opts.keepDb });
+    await closeHttp();
     if (opts.keepDb && engine.databaseName) console.log(`kept database ${engine.databaseName}`);
   } catch (err) {
     console.error('cleanup failed:', err);
