@@ -173,6 +173,41 @@ for (const backend of testBackends()) {
         assert.deepEqual([retry.status, retry.body.scimType], [409, 'uniqueness']);
       });
 
+      it('parallel PATCHes of different attributes of one user all take effect (no lost update)', async () => {
+        const u = await d.scim.post('/Users', userBody('parallel-patch@example.com'));
+        const changes: [string, string][] = [
+          ['title', 'Engineer'],
+          ['nickName', 'pp'],
+          ['displayName', 'Parallel Patch'],
+          ['locale', 'fr-FR'],
+          ['timezone', 'Europe/Paris'],
+          ['preferredLanguage', 'fr'],
+          ['userType', 'Employee'],
+          ['profileUrl', 'https://example.com/pp'],
+        ];
+        const results = await Promise.all(
+          changes.map(([path, value]) => d.scim.patch(`/Users/${u.body.id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path, value }] })),
+        );
+        assert.deepEqual(results.map((r) => r.status), changes.map(() => 200));
+        const after = await d.scim.get(`/Users/${u.body.id}`);
+        for (const [path, value] of changes) assert.equal(after.body[path], value, path);
+        assert.equal(after.body.meta.version, `W/"${1 + changes.length}"`);
+        const events = await t.testDb.db('audit_events').where({ action: 'scim_user.update', target_id: u.body.id });
+        assert.equal(events.length, changes.length, 'one audit event per committed change');
+      });
+
+      it('a group PATCH naming one unknown member among known ones adds nobody and keeps the version', async () => {
+        const known = await d.scim.post('/Users', userBody('known-member@example.com'));
+        const g = await d.scim.post('/Groups', { schemas: [GROUP], displayName: 'Mixed' });
+        const res = await d.scim.patch(`/Groups/${g.body.id}`, {
+          schemas: [PATCH],
+          Operations: [{ op: 'add', path: 'members', value: [{ value: known.body.id }, { value: '11111111-1111-4111-8111-111111111111' }] }],
+        });
+        assert.deepEqual([res.status, res.body.scimType], [400, 'invalidValue']);
+        assert.deepEqual(await teamMemberIds(t, (await teamOfGroup(t, g.body.id)).id), []);
+        assert.equal((await d.scim.get(`/Groups/${g.body.id}`)).body.meta.version, 'W/"1"');
+      });
+
       it('If-Match: a stale version is 412 and changes nothing; the current one passes', async () => {
         const u = await d.scim.post('/Users', userBody('etag@example.com'));
         const url = `${d.base}/Users/${u.body.id}`;
