@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { AuditActor } from '../auth/principal.js';
+import type { SqlPart } from '../db/knex.js';
 
 export type AuditEvent = {
   orgId: string | null;
@@ -42,7 +43,7 @@ export async function recordAudit(trx: Knex.Transaction, event: AuditEvent): Pro
  * `onlyIf` names a CTE of the same statement: the event is written only when that
  * CTE returned a row (the write happened).
  */
-export function auditInsert(event: AuditEvent, opts: { onlyIf?: string } = {}): { sql: string; bindings: Knex.RawBinding[] } {
+export function auditInsert(event: AuditEvent, opts: { onlyIf?: string } = {}): SqlPart {
   const placeholders = '?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?';
   const sql = opts.onlyIf
     ? `insert into audit_events (${COLUMNS}) select ${placeholders} where exists (select 1 from ${opts.onlyIf})`

@@ -10,6 +10,8 @@ import { migrationSource } from './migrations.js';
 export type Db = Knex;
 /** Either the root connection or a transaction; every query function accepts one so transactions are threaded down. */
 export type Queryable = Knex | Knex.Transaction;
+/** SQL with knex `?` bindings, to be embedded (e.g. as a CTE) in a larger statement. */
+export type SqlPart = { sql: string; bindings: Knex.RawBinding[] };
 
 // int8 (count(*), identity ids) arrives as a string from pg and as a number from PGlite: align on number.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));

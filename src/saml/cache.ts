@@ -16,11 +16,20 @@ export function createSamlRequestCache(
     orgId: string;
     connectionId: string;
     pending?: { relayState: string; returnTo: string };
-    /** ACS: leave the row in place; the sign-in transaction consumes it atomically (see sign-in.ts) */
+    /** login: the expired-row housekeeping goes into the same statement as the insert */
+    purgeOnSave?: boolean;
+    /** ACS: leave the row in place; the sign-in statement consumes it atomically (see sign-in.ts) */
     consumeLater?: boolean;
+    /**
+     * ACS: the live request this response answers, as the ACS read it moments before in the same
+     * request (node-saml asks for it again); any other key is looked up.
+     */
+    known?: { id: string; issueInstant: string };
   },
   q?: Queryable,
 ): CacheProvider {
+  const lookup = async (key: string) =>
+    scope.known && key === scope.known.id ? scope.known.issueInstant : ((await queries.findLiveRequest(scope.connectionId, key, q))?.issue_instant ?? null);
   return {
     async saveAsync(key: string, value: string): Promise<CacheItem | null> {
       const createdAt = Date.now();
@@ -35,19 +44,19 @@ export function createSamlRequestCache(
           expires_at: new Date(createdAt + REQUEST_TTL_MS),
         },
         q,
+        { purgeExpired: scope.purgeOnSave },
       );
       return saved ? { value, createdAt } : null;
     },
     async getAsync(key: string): Promise<string | null> {
-      const row = await queries.findLiveRequest(scope.connectionId, key, q);
-      return row?.issue_instant ?? null;
+      return lookup(key);
     },
     async removeAsync(key: string | null): Promise<string | null> {
       if (key === null) {
         await queries.purgeExpiredRequests(q);
         return null;
       }
-      if (scope.consumeLater) return (await queries.findLiveRequest(scope.connectionId, key, q))?.issue_instant ?? null;
+      if (scope.consumeLater) return lookup(key);
       const row = await queries.removeRequest(scope.connectionId, key, q);
       return row?.issue_instant ?? null;
     },

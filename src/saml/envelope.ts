@@ -19,6 +19,12 @@ export type Envelope = {
   signed: boolean;
   /** Response@Version (SAML core §3.2.2: required, "2.0") */
   version: string | null;
+  /**
+   * Algorithm of every element named SignatureMethod, in any namespace (xml-crypto finds it by
+   * local name), anywhere in the document (null when it has none): which verification key form
+   * the signature check may use (sp.ts, KEY_OBJECT_ALGORITHMS).
+   */
+  signatureAlgorithms: (string | null)[];
 };
 
 /**
@@ -68,6 +74,7 @@ export function readEnvelope(samlResponse: string): Envelope {
     encrypted: all(root, ASSERTION, 'EncryptedAssertion').length > 0,
     signed: all(root, 'http://www.w3.org/2000/09/xmldsig#', 'Signature').length > 0,
     version: root.getAttribute('Version'),
+    signatureAlgorithms: Array.from(root.getElementsByTagNameNS('*', 'SignatureMethod')).map((m) => m.getAttribute('Algorithm')),
   };
 }
 

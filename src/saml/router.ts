@@ -67,7 +67,7 @@ export function samlRouter(ctx: AppContext): Router {
           ? fail('malformed_request', 400, 'The request body could not be read')
           : undefined;
     if (!failure) return next(err);
-    await flow.recordFailure(String(req.params.connectionId), failure).catch((e: unknown) => log.error({ err: e }, 'audit of a failed sign-in failed'));
+    await flow.recordFailure(String(req.params.connectionId), failure, res.locals.requestId).catch((e: unknown) => log.error({ err: e, reqId: res.locals.requestId }, 'audit of a failed sign-in failed'));
     sendFailure(req, res, failure);
   };
 
@@ -79,11 +79,11 @@ export function samlRouter(ctx: AppContext): Router {
       if (req.is('application/x-www-form-urlencoded') === false) {
         throw fail('unsupported_content_type', 400, 'The ACS takes an application/x-www-form-urlencoded form (SAML HTTP-POST binding)');
       }
-      res.redirect(302, await flow.acs(connectionId, (req.body ?? {}) as Record<string, unknown>));
+      res.redirect(302, await flow.acs(connectionId, (req.body ?? {}) as Record<string, unknown>, res.locals.requestId));
     } catch (err) {
       if (!(err instanceof SamlFailure)) throw err; // database trouble and the like: the app's 500
-      const failure = await flow.recordFailure(connectionId, err);
-      log.warn({ connectionId, reason: failure.code, details: failure.details }, 'SSO sign-in refused');
+      const failure = await flow.recordFailure(connectionId, err, res.locals.requestId);
+      log.warn({ reqId: res.locals.requestId, connectionId, reason: failure.code, details: failure.details }, 'SSO sign-in refused');
       sendFailure(req, res, failure);
     }
   };
@@ -93,7 +93,7 @@ export function samlRouter(ctx: AppContext): Router {
   router.get('/saml/:connectionId/acs', async (req, res) => {
     const failure = fail('method_not_allowed', 405, 'The ACS accepts only the HTTP-POST binding');
     if (req.query.SAMLResponse !== undefined) {
-      await flow.recordFailure(req.params.connectionId, failure).catch((e: unknown) => log.error({ err: e }, 'audit of a failed sign-in failed'));
+      await flow.recordFailure(req.params.connectionId, failure, res.locals.requestId).catch((e: unknown) => log.error({ err: e, reqId: res.locals.requestId }, 'audit of a failed sign-in failed'));
     }
     res.set('Allow', 'POST');
     sendFailure(req, res, failure);

@@ -1,4 +1,5 @@
-import { SAML, ValidateInResponseTo, generateServiceProviderMetadata, type CacheProvider } from '@node-saml/node-saml';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { SAML, ValidateInResponseTo, generateServiceProviderMetadata, type CacheProvider, type SamlConfig } from '@node-saml/node-saml';
 
 /** Each connection is its own SP: entity id, ACS and metadata URLs derive from PUBLIC_URL and the connection id. */
 export function spUrls(publicUrl: string, connectionId: string) {
@@ -20,7 +21,58 @@ export type SpConfig = {
   spCertificate: string | null;
   clockSkewMs: number;
   cacheProvider: CacheProvider;
+  /** verify with the certificates' public keys parsed once (see ConnectionSaml); only for RSA PKCS#1 signatures */
+  keyObjects?: boolean;
 };
+
+/** The signature algorithms whose xml-crypto verifier takes any crypto.KeyLike (RSA PKCS#1 v1.5). */
+export const KEY_OBJECT_ALGORITHMS: ReadonlySet<string> = new Set([
+  'http://www.w3.org/2000/09/xmldsig#rsa-sha1',
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512',
+]);
+
+/** Certificate PEM → its public key, decoded once per certificate (bounded; the oldest entry goes first). */
+const publicKeys = new Map<string, KeyObject>();
+function publicKeyOf(pem: string): KeyObject {
+  let key = publicKeys.get(pem);
+  if (!key) {
+    key = createPublicKey(pem);
+    if (publicKeys.size >= 1000) publicKeys.delete(publicKeys.keys().next().value!);
+    publicKeys.set(pem, key);
+  }
+  return key;
+}
+
+/**
+ * node-saml hands each trusted certificate to xml-crypto as PEM text, and node:crypto decodes
+ * that certificate again for every signature it checks (about 0.4 ms of OpenSSL work per
+ * sign-in). xml-crypto takes any crypto.KeyLike as the verification key, so when the ACS has
+ * seen that every signature of the response is RSA PKCS#1 (KEY_OBJECT_ALGORITHMS), the same
+ * certificates, as node-saml normalised them, go in as public keys decoded once. The key is the
+ * same, so the same signatures verify. Otherwise (RSA-PSS, whose xml-crypto verifier accepts only
+ * PEM text; an encrypted assertion, whose signature cannot be seen before decryption) node-saml's
+ * PEMs are used as they are.
+ */
+class ConnectionSaml extends SAML {
+  constructor(
+    options: SamlConfig,
+    private readonly keyObjects: boolean,
+  ) {
+    super(options);
+  }
+
+  protected override async getKeyInfosAsPem(): Promise<string[]> {
+    const pems = await super.getKeyInfosAsPem();
+    if (!this.keyObjects) return pems;
+    try {
+      // node-saml types its key list as PEM strings; xml-crypto's publicCert is a crypto.KeyLike
+      return pems.map(publicKeyOf) as unknown as string[];
+    } catch {
+      return pems;
+    }
+  }
+}
 
 /**
  * One node-saml instance per connection and request (cheap; no state of its own).
@@ -34,7 +86,7 @@ export type SpConfig = {
  */
 export function samlFor(c: SpConfig): SAML {
   const { spEntityId, acsUrl } = spUrls(c.publicUrl, c.connectionId);
-  return new SAML({
+  const options: SamlConfig = {
     issuer: spEntityId,
     callbackUrl: acsUrl,
     audience: spEntityId,
@@ -53,7 +105,8 @@ export function samlFor(c: SpConfig): SAML {
     disableRequestedAuthnContext: true,
     signatureAlgorithm: 'sha256',
     ...(c.spPrivateKey ? { decryptionPvk: c.spPrivateKey } : {}),
-  });
+  };
+  return new ConnectionSaml(options, c.keyObjects ?? false);
 }
 
 /**

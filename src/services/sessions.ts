@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Db, Queryable } from '../db/knex.js';
 import type { SessionQueries, SessionRow } from '../db/queries/sessions.js';
 import { digestsEqual, hashToken, mintToken } from '../auth/tokens.js';
 import { actorOf, type AuditActor, type Principal, type UserPrincipal } from '../auth/principal.js';
-import { recordAudit } from '../audit/record.js';
+import { auditInsert, recordAudit, type AuditEvent } from '../audit/record.js';
 import { forbidden, notFound } from '../errors.js';
 import { mfaState } from './authz.js';
 
@@ -41,7 +42,7 @@ type SessionFacts = { userId: string; amr: string[]; ssoOrgId: string | null };
 export function createSessionService(db: Db, config: Config, queries: SessionQueries) {
   /** The user's organizations, each with whether this session satisfies the org's MFA policy. */
   async function organizationsFor(session: SessionFacts, q: Queryable = db) {
-    const [orgs, enrolled] = await Promise.all([queries.organizationsOfUser(session.userId, q), queries.isMfaEnrolled(session.userId, q)]);
+    const orgs = await queries.organizationsOfUser(session.userId, q);
     const now = Date.now();
     return orgs.map((o) => ({
       id: o.id,
@@ -49,8 +50,34 @@ export function createSessionService(db: Db, config: Config, queries: SessionQue
       name: o.name,
       role: o.role,
       status: o.status,
-      mfa: mfaState(session, o.id, o, enrolled, now),
+      mfa: mfaState(session, o.id, o, o.mfa_enrolled, now),
     }));
+  }
+
+  /**
+   * A new session: its row (id chosen here; the token is returned once and stored only hashed)
+   * and its `session.created` audit event. `create` writes both; the SSO ACS writes them inside
+   * its own sign-in statement.
+   */
+  function prepare(input: NewSession, actor: AuditActor) {
+    const { token, hash } = mintToken('ses');
+    const values = {
+      id: randomUUID(),
+      token_hash: hash,
+      user_id: input.userId,
+      amr: [...new Set(input.amr)],
+      sso_connection_id: input.ssoConnectionId ?? null,
+      sso_org_id: input.ssoOrgId ?? null,
+      expires_at: new Date(Date.now() + config.sessionAbsoluteTtlMs),
+    };
+    const audit: AuditEvent = {
+      orgId: input.ssoOrgId ?? null,
+      actor,
+      action: 'session.created',
+      target: { type: 'user', id: input.userId },
+      after: { sessionId: values.id, amr: values.amr },
+    };
+    return { token, values, audit };
   }
 
   async function describe(row: SessionRow, q: Queryable = db) {
@@ -65,6 +92,7 @@ export function createSessionService(db: Db, config: Config, queries: SessionQue
 
   return {
     organizationsFor,
+    prepare,
 
     /** Records a further authentication method on a live session (e.g. `otp` after a verified code). */
     async addMethod(sessionId: string, method: 'otp', q: Queryable = db) {
@@ -119,34 +147,18 @@ export function createSessionService(db: Db, config: Config, queries: SessionQue
       });
     },
 
-    /** Opens a session (token returned once, stored hashed). Runs in the caller's transaction when given one. */
-    async create(input: NewSession, actor: AuditActor, trx?: Parameters<typeof recordAudit>[0]) {
-      const run = async (t: Parameters<typeof recordAudit>[0]) => {
-        const user = await t('users').where({ id: input.userId }).first('id', 'status');
-        if (!user) throw notFound('User');
-        if (user.status !== 'active') throw forbidden('user.suspended', 'The user is suspended and cannot sign in');
-        const { token, hash } = mintToken('ses');
-        const row = await queries.insert(
-          {
-            token_hash: hash,
-            user_id: input.userId,
-            amr: [...new Set(input.amr)],
-            sso_connection_id: input.ssoConnectionId ?? null,
-            sso_org_id: input.ssoOrgId ?? null,
-            expires_at: new Date(Date.now() + config.sessionAbsoluteTtlMs),
-          },
-          t,
-        );
-        await recordAudit(t, {
-          orgId: input.ssoOrgId ?? null,
-          actor,
-          action: 'session.created',
-          target: { type: 'user', id: input.userId },
-          after: { sessionId: row.id, amr: row.amr },
-        });
-        return { token, session: row, organizations: await organizationsFor({ userId: row.user_id, amr: row.amr, ssoOrgId: row.sso_org_id }, t) };
-      };
-      return trx ? run(trx) : db.transaction(run);
+    /**
+     * Opens a session (token returned once, stored hashed): the user check, the insert and its
+     * audit event are one statement; then the org list with each org's MFA standing. Runs in
+     * the caller's transaction when given one.
+     */
+    async create(input: NewSession, actor: AuditActor, trx?: Queryable) {
+      const q = trx ?? db;
+      const { token, values, audit } = prepare(input, actor);
+      const { userStatus, row } = await queries.insertForActiveUser(values, (onlyIf) => auditInsert(audit, { onlyIf }), q);
+      if (userStatus === undefined) throw notFound('User');
+      if (!row) throw forbidden('user.suspended', 'The user is suspended and cannot sign in');
+      return { token, session: row, organizations: await organizationsFor({ userId: row.user_id, amr: row.amr, ssoOrgId: row.sso_org_id }, q) };
     },
 
     /** A bearer session token → the user principal, or undefined when unknown, revoked, expired, idle or suspended. */

@@ -155,6 +155,23 @@ export function createSsoConnectionService(deps: CoreDeps, authz: AuthzService, 
     if (!config.secretKey) throw new AppError('config.secret_key_missing', 500, 'SECRET_KEY is not configured');
     return (box ??= createSecretBox(parseSecretKey(config.secretKey)));
   };
+  /**
+   * The opened SP private key per connection, kept while the sealed value read from the row is
+   * the same (a new key pair is a new sealed value): the SAML endpoints read the row on every
+   * request, and only the decryption is skipped. Bounded; the oldest entry goes first.
+   */
+  const openedKeys = new Map<string, { sealed: string; pem: string }>();
+  const openSpPrivateKey = (row: Pick<SsoConnectionRow, 'id' | 'sp_private_key_encrypted'>): string | null => {
+    const sealed = row.sp_private_key_encrypted;
+    if (!sealed) return null;
+    const cached = openedKeys.get(row.id);
+    if (cached?.sealed === sealed) return cached.pem;
+    const pem = secretBox().open(sealed);
+    openedKeys.delete(row.id);
+    if (openedKeys.size >= 1000) openedKeys.delete(openedKeys.keys().next().value!);
+    openedKeys.set(row.id, { sealed, pem });
+    return pem;
+  };
   const present = (row: SsoConnectionRow, certs: SsoCertificateRow[]) => presentConnection(config.publicUrl, row, certs);
 
   async function load(orgId: string, connectionId: string, q: Queryable = db) {
@@ -331,16 +348,12 @@ export function createSsoConnectionService(deps: CoreDeps, authz: AuthzService, 
       return { connectionId: found.id, orgId: found.org_id, loginUrl: spUrls(config.publicUrl, found.id).loginUrl };
     },
 
-    /** What the SAML endpoints need: the row, its IdP certificates and the opened SP private key. */
+    /** What the SAML endpoints need: the row, its IdP certificates and the opened SP private key (one statement). */
     async forSignIn(connectionId: string) {
-      const row = isUuid(connectionId) ? await queries.findById(connectionId) : undefined;
-      if (!row) return undefined;
-      const certs = await queries.certificates(row.org_id, [row.id]);
-      return {
-        row,
-        idpCertificates: certs.map((c) => c.pem),
-        spPrivateKey: row.sp_private_key_encrypted ? secretBox().open(row.sp_private_key_encrypted) : null,
-      };
+      const found = isUuid(connectionId) ? await queries.findForSignIn(connectionId) : undefined;
+      if (!found) return undefined;
+      const { idp_certificate_pems: idpCertificates, ...row } = found;
+      return { row, idpCertificates, spPrivateKey: openSpPrivateKey(row) };
     },
 
     /**

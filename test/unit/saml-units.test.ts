@@ -130,5 +130,19 @@ describe('readEnvelope', () => {
       ),
     );
     assert.deepEqual([env.destination, env.inResponseTo, env.issuer, env.statusCode], ['https://sp/acs', '_r1', 'https://idp', 'urn:oasis:names:tc:SAML:2.0:status:Success']);
+    assert.deepEqual(env.signatureAlgorithms, []);
+  });
+
+  it('lists the Algorithm of every SignatureMethod, in any namespace and decoded, so the key form follows what xml-crypto will read', () => {
+    const RSA = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
+    const env = readEnvelope(
+      toBase64(
+        `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:ds="http://www.w3.org/2000/09/xmldsig#">` +
+          `<ds:Signature><ds:SignedInfo><ds:SignatureMethod Algorithm="${RSA}"/></ds:SignedInfo></ds:Signature>` +
+          `<x:SignatureMethod xmlns:x="urn:elsewhere" Algorithm="http://www.w3.org/2007/05/xmldsig-more#sha256-rsa-MGF&#49;"/>` +
+          `<SignatureMethod/></samlp:Response>`,
+      ),
+    );
+    assert.deepEqual(env.signatureAlgorithms, [RSA, 'http://www.w3.org/2007/05/xmldsig-more#sha256-rsa-MGF1', null]);
   });
 });

@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import type { Queryable } from '../knex.js';
+import type { Queryable, SqlPart } from '../knex.js';
 import type { GroupRoleMapping } from './scim-directories.js';
 import { directoryResourceQueries } from './directory-resources.js';
-import { pgArray, type SqlPart } from './scim-users.js';
+import { pgArray } from './scim-users.js';
 
 export type ScimGroupRow = {
   id: string;

@@ -1,5 +1,4 @@
-import type { Knex } from 'knex';
-import type { Queryable } from '../knex.js';
+import type { Queryable, SqlPart } from '../knex.js';
 import { directoryResourceQueries } from './directory-resources.js';
 
 export type ScimUserRow = {
@@ -26,8 +25,6 @@ type ScimUserValues = Pick<ScimUserRow, 'user_name' | 'external_id' | 'active' |
 /** A new link row before its account is known. */
 export type ScimUserLink = ScimUserValues & Pick<ScimUserRow, 'org_id' | 'directory_id'>;
 
-/** SQL with knex `?` bindings, to be embedded as a CTE of a larger statement. */
-export type SqlPart = { sql: string; bindings: Knex.RawBinding[] };
 
 /**
  * `memberships.status` follows the SCIM `active` flag. Owners are never suspended

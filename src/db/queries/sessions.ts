@@ -1,4 +1,9 @@
-import type { Queryable } from '../knex.js';
+import type { Queryable, SqlPart } from '../knex.js';
+
+/** SQL with knex `?` bindings, to be embedded as a CTE of a larger statement. */
+
+/** A text[] literal, bound as one parameter (knex would expand a JS array into a list of parameters). */
+export const pgTextArray = (values: readonly string[]) => `{${values.map((v) => `"${v.replace(/[\\"]/g, (ch) => `\\${ch}`)}"`).join(',')}}`;
 
 export type SessionRow = {
   id: string;
@@ -27,9 +32,42 @@ export type UserOrgRow = {
 
 export function createSessionQueries(db: Queryable) {
   return {
-    async insert(values: Pick<SessionRow, 'token_hash' | 'user_id' | 'amr' | 'expires_at'> & Partial<SessionRow>, q: Queryable = db) {
-      const [row] = await q<SessionRow>('sessions').insert(values).returning('*');
-      return row!;
+    /**
+     * Opens a session for a user who exists and is active, with its audit event, in ONE
+     * statement (atomic without BEGIN/COMMIT). `userStatus` is undefined when there is no such
+     * user; `row` is the session, when one was opened.
+     */
+    async insertForActiveUser(
+      values: Pick<SessionRow, 'id' | 'token_hash' | 'user_id' | 'amr' | 'sso_connection_id' | 'sso_org_id' | 'expires_at'>,
+      audit: (onlyIf: string) => SqlPart,
+      q: Queryable = db,
+    ): Promise<{ userStatus: string | undefined; row: SessionRow | undefined }> {
+      const event = audit('opened');
+      const res = await q.raw(
+        `with account as (select status from users where id = ?),
+         opened as (
+           insert into sessions (id, token_hash, user_id, amr, sso_connection_id, sso_org_id, expires_at)
+           select ?, ?, ?, ?::text[], ?, ?, ? from account where status = 'active'
+           returning *
+         ),
+         audit as (${event.sql})
+         select a.status as user_status, o.* from account a left join opened o on true`,
+        [
+          values.user_id,
+          values.id,
+          values.token_hash,
+          values.user_id,
+          pgTextArray(values.amr),
+          values.sso_connection_id,
+          values.sso_org_id,
+          values.expires_at,
+          ...event.bindings,
+        ],
+      );
+      const found = res.rows[0] as (SessionRow & { user_status: string; id: string | null }) | undefined;
+      if (!found) return { userStatus: undefined, row: undefined };
+      const { user_status: userStatus, ...row } = found;
+      return { userStatus, row: row.id ? (row as SessionRow) : undefined };
     },
     /** The live session for a token hash, with its user's status. */
     async findLiveByHash(hash: string, q: Queryable = db) {
@@ -61,18 +99,27 @@ export function createSessionQueries(db: Queryable) {
         .returning('*');
       return row as SessionRow | undefined;
     },
-    /** The user's organizations (org switcher) with each org's MFA policy, by org name. */
-    async organizationsOfUser(userId: string, q: Queryable = db): Promise<UserOrgRow[]> {
+    /**
+     * The user's organizations (org switcher) with each org's MFA policy, by org name, and
+     * whether the user has a confirmed TOTP factor (`mfa_enrolled`, the same on every row; it
+     * only matters when there is a row), in one statement.
+     */
+    async organizationsOfUser(userId: string, q: Queryable = db): Promise<(UserOrgRow & { mfa_enrolled: boolean })[]> {
       return q('memberships as m')
         .join('organizations as o', 'o.id', 'm.org_id')
         .where('m.user_id', userId)
         .orderBy([{ column: 'o.name' }, { column: 'o.id' }])
-        .select('o.id', 'o.slug', 'o.name', 'm.role', 'm.status', 'o.mfa_required', 'o.mfa_grace_period_hours', 'o.mfa_required_since');
-    },
-    /** Whether the user has a confirmed TOTP factor. */
-    async isMfaEnrolled(userId: string, q: Queryable = db): Promise<boolean> {
-      const row = await q('user_totp').where({ user_id: userId }).whereNotNull('confirmed_at').first('user_id');
-      return Boolean(row);
+        .select(
+          'o.id',
+          'o.slug',
+          'o.name',
+          'm.role',
+          'm.status',
+          'o.mfa_required',
+          'o.mfa_grace_period_hours',
+          'o.mfa_required_since',
+          q.raw('exists (select 1 from user_totp t where t.user_id = ? and t.confirmed_at is not null) as mfa_enrolled', [userId]),
+        );
     },
   };
 }

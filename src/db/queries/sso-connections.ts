@@ -31,6 +31,25 @@ export type SsoCertificateRow = {
   created_at: Date;
 };
 
+/** The columns the SAML endpoints (metadata, login, ACS) use. */
+const SIGN_IN_COLUMNS = [
+  'id',
+  'org_id',
+  'enabled',
+  'idp_entity_id',
+  'idp_sso_url',
+  'sp_private_key_encrypted',
+  'sp_certificate',
+  'attribute_mapping',
+  'allow_idp_initiated',
+  'jit_enabled',
+  'default_role',
+  'allowed_return_urls',
+  'default_return_url',
+  'updated_at',
+] as const satisfies readonly (keyof SsoConnectionRow)[];
+export type SignInConnectionRow = Pick<SsoConnectionRow, (typeof SIGN_IN_COLUMNS)[number]>;
+
 export type NewCertificate = Pick<SsoCertificateRow, 'pem' | 'fingerprint_sha256' | 'not_before' | 'not_after'>;
 
 export function createSsoConnectionQueries(db: Queryable) {
@@ -43,9 +62,22 @@ export function createSsoConnectionQueries(db: Queryable) {
     async find(orgId: string, id: string, q: Queryable = db) {
       return q<SsoConnectionRow>('sso_connections').where({ org_id: orgId, id }).first();
     },
-    /** By id alone: the SAML endpoints only know the connection id from the path; the org follows from the row. */
-    async findById(id: string, q: Queryable = db) {
-      return q<SsoConnectionRow>('sso_connections').where({ id }).first();
+    /**
+     * What the SAML endpoints read on every request, in one statement: the connection by id
+     * alone (the path names only the id; the org follows from the row) with the PEMs of its
+     * IdP certificates, in the order `certificates` lists them. Only the columns the flows use
+     * (imported metadata XML can be tens of kilobytes).
+     */
+    async findForSignIn(id: string, q: Queryable = db): Promise<(SignInConnectionRow & { idp_certificate_pems: string[] }) | undefined> {
+      const res = await q.raw(
+        `select ${SIGN_IN_COLUMNS.map((column) => `c.${column}`).join(', ')},
+                coalesce((select json_agg(k.pem order by k.created_at, k.id) from sso_connection_certificates k
+                           where k.org_id = c.org_id and k.connection_id = c.id), '[]'::json) as idp_certificate_pems
+           from sso_connections c
+          where c.id = ?`,
+        [id],
+      );
+      return res.rows[0];
     },
     /** Keyset page by id (random but stable; created_at would lose microseconds in a JSON cursor). */
     async list(orgId: string, page: { after?: string; limit: number }, q: Queryable = db) {
