@@ -20,6 +20,10 @@ const EnvSchema = z.object({
     message: 'must be a postgres:// or postgresql:// URL',
   }),
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),
+  DATABASE_PREPARED_STATEMENTS: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   DATA_DIR: z.string().min(1).default('./data'),
   ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 24, {
     message: 'must be at least 24 characters (use a random value, e.g. `openssl rand -hex 32`)',
@@ -55,6 +59,8 @@ export type Config = Readonly<{
   host: string;
   databaseUrl: string | undefined;
   databasePoolMax: number;
+  /** hot statements as named prepared statements (PostgreSQL); off behind poolers that cannot keep them */
+  databasePreparedStatements: boolean;
   dataDir: string;
   adminToken: string | undefined;
   publicUrl: string;
@@ -103,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
+    databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS,
     dataDir: path.resolve(e.DATA_DIR),
     adminToken: e.ADMIN_TOKEN,
     publicUrl,

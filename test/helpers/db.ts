@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
-import knexFactory from 'knex';
+import knexFactory, { type Knex } from 'knex';
 import { createDbFromPglite, type Db } from '../../src/db/knex.js';
 import { migrationSource } from '../../src/db/migrations.js';
 
@@ -53,7 +53,9 @@ async function createPostgresDb(migrated: boolean): Promise<TestDb> {
     pool: { min: 0, max: 10 },
     acquireConnectionTimeout: 5_000,
     migrations: { migrationSource },
-  });
+    // as the service's createDb does by default: hot statements go as named prepared statements
+    preparedStatements: true,
+  } as Knex.Config);
   if (migrated && !template) await db.migrate.latest();
   return {
     db,

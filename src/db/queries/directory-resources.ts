@@ -1,4 +1,4 @@
-import type { Queryable } from '../knex.js';
+import { prepared, type Queryable } from '../knex.js';
 
 /** A compiled SCIM filter: SQL on the table's alias, with its bindings. */
 export type SqlPredicate = { sql: string; bindings: (string | number | boolean)[] };
@@ -22,9 +22,14 @@ export function directoryResourceQueries<Row extends object>(db: Queryable, tabl
       const query = q(table).where({ directory_id: directoryId, id }).first();
       return (opts.forUpdate ? query.forUpdate() : query) as Promise<Row | undefined>;
     },
+    /** Prepared per filter shape (the compiled filter's text is fixed for a shape; values are bindings). */
     async count(directoryId: string, where: SqlPredicate | undefined, q: Queryable = db): Promise<number> {
-      const row = await scoped(directoryId, where, q).count<{ count: number }[]>({ count: '*' }).first();
-      return Number(row?.count ?? 0);
+      const res = await prepared(
+        q,
+        `select count(*)::int as count from ${table} as ${alias} where ${alias}.directory_id = ?${where ? ` and (${where.sql})` : ''}`,
+        [directoryId, ...(where?.bindings ?? [])],
+      );
+      return Number((res.rows as { count: number }[])[0]?.count ?? 0);
     },
     async page(directoryId: string, where: SqlPredicate | undefined, sort: SqlSort | undefined, offset: number, limit: number, q: Queryable = db): Promise<Row[]> {
       const query = scoped(directoryId, where, q).select(`${alias}.*`);

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Queryable, SqlPart } from '../knex.js';
+import { prepared, type Queryable, type SqlPart } from '../knex.js';
 import type { GroupRoleMapping } from './scim-directories.js';
 import { directoryResourceQueries } from './directory-resources.js';
 import { pgArray } from './scim-users.js';
@@ -17,6 +17,9 @@ export type ScimGroupRow = {
 };
 
 export type GroupMemberRow = { team_id: string; id: string; user_name: string; display_name: string | null };
+
+/** scim_groups columns, listed: the statements below are prepared (see `prepared`). */
+const COLUMNS = 'id, org_id, directory_id, team_id, display_name, external_id, version, created_at, updated_at';
 
 /** Team names are at most 256 characters; SCIM displayNames may be longer (the full name stays on scim_groups). */
 export const teamNameOf = (displayName: string) => displayName.slice(0, 256);
@@ -52,14 +55,15 @@ export function createScimGroupQueries(db: Queryable) {
       audit: SqlPart | undefined,
       q: Queryable = db,
     ): Promise<ScimGroupRow> {
-      const res = await q.raw(
+      const res = await prepared(
+        q,
         `with team as (
            insert into teams (id, org_id, name, scim_directory_id) values (?, ?, ?, ?) returning id
          ), inserted as (
            insert into scim_groups (id, org_id, directory_id, team_id, display_name, external_id)
-           select ?, ?, ?, id, ?, ? from team returning *
+           select ?, ?, ?, id, ?, ? from team returning ${COLUMNS}
          )${audit ? `, audit as (${audit.sql})` : ''}
-         select * from inserted`,
+         select ${COLUMNS} from inserted`,
         [
           ids.teamId,
           values.orgId,
@@ -93,11 +97,12 @@ export function createScimGroupQueries(db: Queryable) {
       q: Queryable = db,
     ): Promise<ScimGroupRow> {
       const sets = Object.entries(values).map(([column]) => `${column} = ?`);
-      const res = await q.raw(
+      const res = await prepared(
+        q,
         `with updated as (
-           update scim_groups set ${[...sets, 'version = version + 1', 'updated_at = now()'].join(', ')} where id = ? returning *
+           update scim_groups set ${[...sets, 'version = version + 1', 'updated_at = now()'].join(', ')} where id = ? returning ${COLUMNS}
          )${audit ? `, audit as (${audit.sql})` : ''}
-         select * from updated`,
+         select ${COLUMNS} from updated`,
         [...(Object.values(values) as Knex.RawBinding[]), group.id, ...(audit?.bindings ?? [])],
       );
       return res.rows[0] as ScimGroupRow;
@@ -117,7 +122,8 @@ export function createScimGroupQueries(db: Queryable) {
     async addMembers(group: ScimGroupRow, ids: string[], q: Queryable = db): Promise<{ added: string[]; unknown: string[] }> {
       if (!ids.length) return { added: [], unknown: [] };
       const candidates = pgArray(scimIds(ids));
-      const res = await q.raw(
+      const res = await prepared(
+        q,
         `with known as (
            select su.id, su.user_id from unnest(?::uuid[]) as x(id) join scim_users su on su.id = x.id
             where su.directory_id = ? and su.org_id = ?
@@ -143,7 +149,8 @@ export function createScimGroupQueries(db: Queryable) {
      */
     async removeMembers(group: ScimGroupRow, ids: string[] | undefined, q: Queryable = db): Promise<string[]> {
       if (ids && !ids.length) return [];
-      const res = await q.raw(
+      const res = await prepared(
+        q,
         `delete from team_members tm
           where tm.org_id = ? and tm.team_id = ?
             ${ids ? 'and tm.user_id = any(array(select su.user_id from unnest(?::uuid[]) as x(id) join scim_users su on su.id = x.id where su.directory_id = ?))' : ''}

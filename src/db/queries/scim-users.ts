@@ -1,4 +1,4 @@
-import type { Queryable, SqlPart } from '../knex.js';
+import { prepared, type Queryable, type SqlPart } from '../knex.js';
 import { directoryResourceQueries } from './directory-resources.js';
 
 export type ScimUserRow = {
@@ -44,6 +44,10 @@ function membershipStatusUpdate(orgId: string, directoryId: string, userId: stri
   };
 }
 
+/** scim_users columns, listed: the statements below are prepared (see `prepared`). */
+const COLUMNS = 'id, org_id, directory_id, user_id, user_name, external_id, active, attributes, version, created_at, updated_at';
+const columnsOf = (alias: string) => COLUMNS.split(', ').map((c) => `${alias}.${c}`).join(', ');
+
 /** SQL for SCIM users: the directory's link rows, and the global accounts and memberships they drive. */
 export function createScimUserQueries(db: Queryable) {
   return {
@@ -54,8 +58,9 @@ export function createScimUserQueries(db: Queryable) {
      * last `@`, as `domainOf` in the handlers). No lock: writes check the version.
      */
     async readWithAccount(directoryId: string, id: string, q: Queryable = db): Promise<{ row: ScimUserRow; account: LinkedAccount | undefined } | undefined> {
-      const res = await q.raw(
-        `select su.*, u.email as account_email, u.name as account_name,
+      const res = await prepared(
+        q,
+        `select ${columnsOf('su')}, u.email as account_email, u.name as account_name,
                 exists (select 1 from domains d
                          where d.org_id = su.org_id and d.status = 'verified'
                            and d.domain = lower(regexp_replace(u.email, '^.*@', ''))) as account_domain_verified
@@ -83,7 +88,8 @@ export function createScimUserQueries(db: Queryable) {
       audit: SqlPart,
       q: Queryable = db,
     ): Promise<ScimUserRow | undefined> {
-      const res = await q.raw(
+      const res = await prepared(
+        q,
         `with account as (
            insert into users (id, email, name) values (?, ?, ?) on conflict ((lower(email))) do nothing returning id
          ), membership as (
@@ -91,9 +97,9 @@ export function createScimUserQueries(db: Queryable) {
          ), inserted as (
            insert into scim_users (id, org_id, directory_id, user_id, user_name, external_id, active, attributes)
            select ?, ?, ?, id, ?, ?, ?, ?::jsonb from account
-           returning *
+           returning ${COLUMNS}
          ), audit as (${audit.sql})
-         select * from inserted`,
+         select ${COLUMNS} from inserted`,
         [
           ids.userId,
           email,
@@ -159,12 +165,13 @@ export function createScimUserQueries(db: Queryable) {
     async update(before: ScimUserRow, values: ScimUserValues, audit: SqlPart, q: Queryable = db): Promise<ScimUserRow | undefined> {
       const status =
         values.active !== before.active ? membershipStatusUpdate(before.org_id, before.directory_id, before.user_id, values.active, 'updated') : undefined;
-      const res = await q.raw(
+      const res = await prepared(
+        q,
         `with updated as (
            update scim_users set user_name = ?, external_id = ?, active = ?, attributes = ?::jsonb, version = version + 1, updated_at = now()
-            where id = ? and version = ? returning *
+            where id = ? and version = ? returning ${COLUMNS}
          )${status ? `, membership_status as (${status.sql})` : ''}, audit as (${audit.sql})
-         select * from updated`,
+         select ${COLUMNS} from updated`,
         [
           values.user_name,
           values.external_id,
