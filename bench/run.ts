@@ -122,21 +122,27 @@ async function main() {
   let failure: unknown;
   try {
     if (wants(0)) await runHttpFloor(ctx);
+    const settle = async () => {
+      log('settling the database (vacuum analyze, checkpoint, no autovacuum running)');
+      await engine.settle();
+    };
     if (wants(1)) {
       const app = await createTenant(ctx, 'okta');
       const raw = await createTenant(ctx, 'raw');
       // warm-ups write into their own tenants, so the measured directories hold exactly what they did before
       const warm = { app: (await createTenant(ctx, 'okta-warm')).directory, raw: (await createTenant(ctx, 'raw-warm')).directory };
+      await settle();
       const imported = await runOktaImport(ctx, app.directory, raw.directory, warm);
-      if (wants(2)) await runEntraGroups(ctx, app.directory, raw.directory, imported);
-      if (wants(3)) await runDeprovision(ctx, app.directory, raw.directory, imported);
+      if (wants(2)) await settle(), await runEntraGroups(ctx, app.directory, raw.directory, imported);
+      if (wants(3)) await settle(), await runDeprovision(ctx, app.directory, raw.directory, imported);
     }
-    if (wants(4)) await runAccess(ctx, await createTenant(ctx, 'access'));
+    if (wants(4)) await runAccess(ctx, await createTenant(ctx, 'access'), settle);
     if (wants(5)) {
+      await settle();
       const reason = await runSso(ctx);
       if (reason) skipped['5 sso'] = reason;
     }
-    if (wants(6)) await runGrowth(ctx, await createTenant(ctx, 'growth'));
+    if (wants(6)) await runGrowth(ctx, await createTenant(ctx, 'growth'), settle);
     log('done');
   } catch (err) {
     failure = err;

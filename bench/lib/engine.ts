@@ -198,6 +198,27 @@ export class Engine {
     this.service = undefined;
   }
 
+  /**
+   * Between workloads: VACUUM ANALYZE and CHECKPOINT the bench database, then wait
+   * (up to 30 s) until no autovacuum worker runs on it, so the cleanup of one
+   * workload's bulk writes never runs during (and is never billed to) the next
+   * workload's measurement, app or raw. PGlite: nothing to do.
+   */
+  async settle(): Promise<void> {
+    if (this.name !== 'postgres') return;
+    await this.withSql(async (sql) => {
+      await sql.query('vacuum (analyze)');
+      await sql.query('checkpoint');
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+        const busy = await sql.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity where backend_type = 'autovacuum worker' and datname = current_database()`,
+        );
+        if (!busy[0]?.n) return;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    });
+  }
+
   async withSql<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     if (this.name === 'postgres') {
       this.pgSql ??= pgSql(this.env.DATABASE_URL!, this.concurrency);

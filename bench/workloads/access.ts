@@ -26,7 +26,7 @@ export function samplePairs(subjects: { users: string[]; externals: string[]; pr
   }));
 }
 
-export async function runAccess(ctx: BenchContext, tenant: { directory: Directory }) {
+export async function runAccess(ctx: BenchContext, tenant: { directory: Directory }, settle: () => Promise<void> = async () => {}) {
   const dir = tenant.directory;
   const prefix = `acc-${ctx.tag}`;
   const n = ctx.sizes.accessUsers;
@@ -37,6 +37,7 @@ export async function runAccess(ctx: BenchContext, tenant: { directory: Director
     await analyze(sql.query);
     return accessSubjects(sql.query, dir.orgId, prefix, n);
   });
+  await settle();
   const singles = samplePairs(subjects, ctx.sizes.accessSingles, 4);
   const batches = Array.from({ length: ctx.sizes.accessBatches }, (_, b) => samplePairs(subjects, BATCH, 1000 + b));
   // warm-up pairs: other samples (other seeds) of the same org's users and projects

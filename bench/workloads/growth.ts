@@ -58,7 +58,7 @@ function cpuRatio(small: Figures, large: Figures): string {
   return `; svc cpu ${a} -> ${b} ms/request: ratio ${Math.round((b / a) * 100) / 100}`;
 }
 
-export async function runGrowth(ctx: BenchContext, tenant: { directory: Directory }) {
+export async function runGrowth(ctx: BenchContext, tenant: { directory: Directory }, settle: () => Promise<void> = async () => {}) {
   const dir = tenant.directory;
   const prefix = `grow-${ctx.tag}`;
   const { growthSmall: small, growthLarge: large, growthProbes: count } = ctx.sizes;
@@ -72,6 +72,7 @@ export async function runGrowth(ctx: BenchContext, tenant: { directory: Director
     await analyze(sql.query);
     return sampleProbes(sql.query, dir, w + count, 6);
   });
+  await settle();
   const atSmall = await measure(ctx, dir, label(small), smallProbes.slice(0, w), smallProbes.slice(w));
   ctx.log(`6 growth: ${large} users`);
   const largeProbes = await ctx.engine.withSql(async (sql) => {
@@ -79,6 +80,7 @@ export async function runGrowth(ctx: BenchContext, tenant: { directory: Director
     await analyze(sql.query);
     return sampleProbes(sql.query, dir, w + count, 7);
   });
+  await settle();
   const atLarge = await measure(ctx, dir, label(large), largeProbes.slice(0, w), largeProbes.slice(w));
 
   const names = { filter: 'SCIM GET ?filter=userName eq', get: 'SCIM GET /Users/:id', access: 'GET .../access/:userId' } as const;
