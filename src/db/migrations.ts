@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import init from '../../migrations/0001_init.js';
 import projectAccessIndexes from '../../migrations/0002_project_access_indexes.js';
+import scimUsersOrgLookupIndexes from '../../migrations/0003_scim_users_org_lookup_indexes.js';
 
 type Migration = { name: string; up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -8,6 +9,7 @@ type Migration = { name: string; up(knex: Knex): Promise<void>; down(knex: Knex)
 const migrations: Migration[] = [
   init,
   projectAccessIndexes,
+  scimUsersOrgLookupIndexes,
 ];
 
 /** A knex migrationSource over imported modules: works under tsx, the test runner and a compiled build alike. */

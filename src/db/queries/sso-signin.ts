@@ -140,9 +140,12 @@ export function createSsoSignInQueries(db: Queryable) {
              (select s.user_id, 0 as rank, s.created_at from scim_users s join users u on u.id = s.user_id
                where s.org_id = ? and s.external_id = ? order by s.created_at limit 1)
              union all
-             (select s.user_id, 1 as rank, s.created_at from scim_users s join users u on u.id = s.user_id
-               where s.org_id = ? and (lower(s.user_name) = ? or lower(u.email) = ?) order by s.created_at limit 1)
-           ) m order by rank limit 1
+             (select s.user_id, 1 as rank, s.created_at from scim_users s
+               where s.org_id = ? and lower(s.user_name) = ? order by s.created_at limit 1)
+             union all
+             (select s.user_id, 1 as rank, s.created_at from users u join scim_users s on s.user_id = u.id
+               where lower(u.email) = ? and s.org_id = ? order by s.created_at limit 1)
+           ) m order by rank, created_at limit 1
          ), account as (
            select id, email, name, status from users where id = (select user_id from scim)
            union all
@@ -162,6 +165,7 @@ export function createSsoSignInQueries(db: Queryable) {
           input.orgId,
           input.email,
           input.email,
+          input.orgId,
           input.email,
           input.connectionId,
           input.assertionId,
