@@ -81,7 +81,7 @@ export function withDerivedFormattedName(before: Record<string, unknown>, after:
 const domainOf = (email: string) => email.slice(email.lastIndexOf('@') + 1).toLowerCase();
 
 /** The SCIM representation scimmy formats for output (it adds schemas and meta.location). */
-function toResource(row: ScimUserRow) {
+export function toResource(row: ScimUserRow) {
   return {
     ...row.attributes,
     id: row.id,
