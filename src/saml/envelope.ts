@@ -9,6 +9,8 @@ export const STATUS_SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
 /** The unsigned outer Response: what node-saml does not check for login responses and we must. */
 export type Envelope = {
   xml: string;
+  /** the parsed samlp:Response (the signature check reuses this parse) */
+  root: Element;
   destination: string | null;
   inResponseTo: string | null;
   issuer: string | null;
@@ -66,6 +68,7 @@ export function readEnvelope(samlResponse: string): Envelope {
   const statusCode = status ? single(status, PROTOCOL, 'StatusCode') : undefined;
   return {
     xml,
+    root,
     destination: root.getAttribute('Destination'),
     // an empty attribute names no request: treated like an absent one
     inResponseTo: root.getAttribute('InResponseTo') || null,

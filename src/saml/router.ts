@@ -79,7 +79,8 @@ export function samlRouter(ctx: AppContext): Router {
       if (req.is('application/x-www-form-urlencoded') === false) {
         throw fail('unsupported_content_type', 400, 'The ACS takes an application/x-www-form-urlencoded form (SAML HTTP-POST binding)');
       }
-      res.redirect(302, await flow.acs(connectionId, (req.body ?? {}) as Record<string, unknown>, res.locals.requestId));
+      // a bare 302: res.redirect would negotiate an HTML/text body for a browser that never shows it
+      res.status(302).location(await flow.acs(connectionId, (req.body ?? {}) as Record<string, unknown>, res.locals.requestId)).end();
     } catch (err) {
       if (!(err instanceof SamlFailure)) throw err; // database trouble and the like: the app's 500
       const failure = await flow.recordFailure(connectionId, err, res.locals.requestId);

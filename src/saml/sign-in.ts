@@ -155,7 +155,7 @@ export function createSignInFlow(ctx: AppContext) {
       envelope.signatureAlgorithms.every((algorithm) => algorithm !== null && KEY_OBJECT_ALGORITHMS.has(algorithm));
     let validated;
     try {
-      validated = await samlFor(spConfig(c, cache, keyObjects)).validatePostResponseAsync({ SAMLResponse: form.SAMLResponse });
+      validated = await samlFor(spConfig(c, cache, keyObjects)).validateParsedResponse(envelope.xml, envelope.root, form.SAMLResponse);
     } catch (err) {
       const failure = fromNodeSamlError(err);
       throw envelope.encrypted ? forEncryptedResponse(failure) : failure;

@@ -1,5 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { SAML, ValidateInResponseTo, generateServiceProviderMetadata, type CacheProvider, type SamlConfig } from '@node-saml/node-saml';
+import type { Element } from '@xmldom/xmldom';
+import { childElements, verifiedXml } from './verified-xml.js';
 
 /** Each connection is its own SP: entity id, ACS and metadata URLs derive from PUBLIC_URL and the connection id. */
 export function spUrls(publicUrl: string, connectionId: string) {
@@ -54,7 +56,7 @@ function publicKeyOf(pem: string): KeyObject {
  * PEM text; an encrypted assertion, whose signature cannot be seen before decryption) node-saml's
  * PEMs are used as they are.
  */
-class ConnectionSaml extends SAML {
+export class ConnectionSaml extends SAML {
   constructor(
     options: SamlConfig,
     private readonly keyObjects: boolean,
@@ -72,6 +74,35 @@ class ConnectionSaml extends SAML {
       return pems;
     }
   }
+
+  /**
+   * node-saml's `validatePostResponseAsync` for the common shape, one plain Assertion, on the
+   * document the ACS already parsed (readEnvelope) instead of a second parse, with the signature
+   * located by `verifiedXml` (DOM walks instead of XPath scans; see verified-xml.ts). The same
+   * node-saml steps run in the same order: InResponseTo, the Response signature or else the
+   * Assertion's, the assertion read back out of the signed bytes only, then node-saml's checks
+   * of the signed assertion (times, audience, subject confirmation, profile). Any other shape
+   * (encrypted, no assertion, several) goes through node-saml's own method unchanged.
+   */
+  async validateParsedResponse(xml: string, root: Element, samlResponse: string) {
+    const assertions = childElements(root, 'Assertion');
+    if (assertions.length !== 1 || childElements(root, 'EncryptedAssertion').length > 0) {
+      return this.validatePostResponseAsync({ SAMLResponse: samlResponse });
+    }
+    const inResponseTo = root.hasAttribute('InResponseTo') ? root.getAttribute('InResponseTo') : null;
+    try {
+      await this.validateInResponseTo(inResponseTo);
+      const keys = await this.getKeyInfosAsPem();
+      const verified = verifiedXml(xml, root, keys) ?? verifiedXml(xml, assertions[0]!, keys);
+      if (!verified) throw new Error('Invalid signature');
+      const signedAssertion = await this.getSignedAssertion(verified);
+      if (signedAssertion == null) throw new Error('Cannot obtain assertion from signed data');
+      return await this.processValidlySignedAssertionAsync(signedAssertion, xml, inResponseTo as string);
+    } catch (err) {
+      if (this.mustValidateInResponseTo(Boolean(inResponseTo))) await this.cacheProvider.removeAsync(inResponseTo);
+      throw err;
+    }
+  }
 }
 
 /**
@@ -84,7 +115,7 @@ class ConnectionSaml extends SAML {
  * assertion, and it reads the assertion only out of the signed XML. That is the
  * "either signature" rule Okta (response + assertion) and Entra (assertion only) need.
  */
-export function samlFor(c: SpConfig): SAML {
+export function samlFor(c: SpConfig): ConnectionSaml {
   const { spEntityId, acsUrl } = spUrls(c.publicUrl, c.connectionId);
   const options: SamlConfig = {
     issuer: spEntityId,
