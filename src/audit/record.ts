@@ -11,7 +11,9 @@ export type AuditEvent = {
   after?: unknown;
 };
 
-const COLUMNS = 'org_id, actor_type, actor_id, action, target_type, target_id, before, after, request_id';
+/** audit_events columns in the order `auditInsert` binds them (statements that select an event's values in SQL list them in this order too). */
+export const AUDIT_COLUMNS = 'org_id, actor_type, actor_id, action, target_type, target_id, before, after, request_id';
+const COLUMNS = AUDIT_COLUMNS;
 
 function values(event: AuditEvent): Knex.RawBinding[] {
   return [

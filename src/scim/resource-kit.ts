@@ -101,12 +101,22 @@ export async function listResources<Row>(
   return list;
 }
 
+/**
+ * `If-Match` → the versions it accepts (the digits of each `W/"<n>"` or `"<n>"` tag, as
+ * written), or null when it accepts any (absent, blank, or `*` among the tags).
+ */
+export function ifMatchVersions(ifMatch: string | undefined): string[] | null {
+  if (ifMatch === undefined || !ifMatch.trim()) return null;
+  const tags = ifMatch.split(',').map((t) => t.trim());
+  if (tags.includes('*')) return null;
+  return tags.flatMap((t) => /^(?:W\/)?"(\d+)"$/.exec(t)?.[1] ?? []);
+}
+
 /** `If-Match` against the resource version (ETag `W/"<version>"`); `*` matches anything. */
 export function matchVersion(ifMatch: string | undefined, version: number): void {
-  if (ifMatch === undefined || !ifMatch.trim()) return;
-  const tags = ifMatch.split(',').map((t) => t.trim());
-  const ok = tags.some((t) => t === '*' || t.replace(/^W\//, '') === `"${version}"`);
-  if (!ok) throw scimError(412, `Resource version is W/"${version}"; the If-Match precondition failed`);
+  const accepted = ifMatchVersions(ifMatch);
+  if (accepted && !accepted.includes(String(version))) throw preconditionFailed(version);
 }
+export const preconditionFailed = (version: number) => scimError(412, `Resource version is W/"${version}"; the If-Match precondition failed`);
 
 export const etagOf = (version: number) => `W/"${version}"`;

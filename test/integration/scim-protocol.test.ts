@@ -224,6 +224,79 @@ for (const backend of testBackends()) {
       });
     });
 
+    describe('group member PATCHes (the one-statement path)', () => {
+      const patchGroup = (id: string, operations: unknown[], ifMatch?: string) => {
+        const req = t.http.patch(`${d.base}/Groups/${id}`).set('Authorization', d.auth).set('Content-Type', SCIM_JSON);
+        return (ifMatch ? req.set('If-Match', ifMatch) : req).send(JSON.stringify({ schemas: [PATCH], Operations: operations }));
+      };
+      const updates = (groupId: string) => t.testDb.db('audit_events').where({ action: 'scim_group.update', target_id: groupId }).orderBy('id');
+
+      it('If-Match, the audit event, unknown groups and non-UUID members, as the transaction path answers them', async () => {
+        const users: { id: string; userId: string }[] = [];
+        for (let i = 0; i < 3; i++) {
+          const u = await d.scim.post('/Users', userBody(`fast-${i}@example.com`));
+          users.push({ id: u.body.id, userId: (await scimUserRow(t, u.body.id)).user_id });
+        }
+        const g = await d.scim.post('/Groups', { schemas: [GROUP], displayName: 'Fast' });
+        const team = (await teamOfGroup(t, g.body.id)).id;
+        const add = (ids: string[]) => ({ op: 'add', path: 'members', value: ids.map((value) => ({ value })) });
+
+        const stale = await patchGroup(g.body.id, [add([users[0]!.id])], 'W/"7"');
+        assert.deepEqual([stale.status, stale.body.detail], [412, 'Resource version is W/"1"; the If-Match precondition failed']);
+        assert.deepEqual(await teamMemberIds(t, team), []);
+        assert.equal((await updates(g.body.id)).length, 0);
+
+        const ok = await patchGroup(g.body.id, [add([users[0]!.id.toUpperCase()]), add([users[1]!.id])], 'W/"9", W/"1"');
+        assert.deepEqual([ok.status, ok.headers.etag], [204, 'W/"2"']);
+        assert.deepEqual((await teamMemberIds(t, team)).sort(), [users[0]!.userId, users[1]!.userId].sort());
+        const [added] = await updates(g.body.id);
+        assert.deepEqual(added.before, { displayName: 'Fast', externalId: null, teamId: team, version: 1 });
+        assert.deepEqual({ ...added.after, membersAdded: { ...added.after.membersAdded, userIds: added.after.membersAdded.userIds.sort() } }, {
+          displayName: 'Fast',
+          externalId: null,
+          teamId: team,
+          version: 2,
+          membersAdded: { count: 2, userIds: [users[0]!.userId, users[1]!.userId].sort() },
+          membersRemoved: { count: 0, userIds: [] },
+        });
+        assert.equal(added.actor_type, 'scim_directory');
+        assert.equal(added.actor_id, d.id);
+
+        const removed = await patchGroup(g.body.id, [{ op: 'remove', path: `members[value eq "${users[0]!.id}"]` }], '*');
+        assert.deepEqual([removed.status, removed.headers.etag], [204, 'W/"3"']);
+        const removal = (await updates(g.body.id))[1];
+        assert.deepEqual(removal.after.membersRemoved, { count: 1, userIds: [users[0]!.userId] });
+        assert.deepEqual(removal.after.membersAdded, { count: 0, userIds: [] });
+
+        // the same event from the transaction path (a rename alongside) has the same shape
+        const slow = await patchGroup(g.body.id, [add([users[2]!.id]), { op: 'replace', path: 'displayName', value: 'Fast 2' }]);
+        assert.equal(slow.status, 204);
+        const renamed = (await updates(g.body.id))[2];
+        assert.deepEqual(Object.keys(renamed.after).sort(), Object.keys(added.after).sort());
+        assert.deepEqual(Object.keys(renamed.before).sort(), Object.keys(added.before).sort());
+
+        const missing = await patchGroup('11111111-1111-4111-8111-111111111111', [add([users[0]!.id])]);
+        assert.equal(missing.status, 404);
+        assert.equal((await patchGroup('not-a-uuid', [add([users[0]!.id])])).status, 404);
+        const junk = await patchGroup(g.body.id, [add([users[0]!.id, 'not-a-uuid'])]);
+        assert.deepEqual([junk.status, junk.body.scimType], [400, 'invalidValue']);
+        assert.equal((await d.scim.get(`/Groups/${g.body.id}`)).body.meta.version, 'W/"4"');
+        assert.equal((await updates(g.body.id)).length, 3);
+      });
+
+      it('parallel member PATCHes of one group: every member lands and every one bumps the version once', async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 10; i++) ids.push((await d.scim.post('/Users', userBody(`fast-par-${i}@example.com`))).body.id);
+        const g = await d.scim.post('/Groups', { schemas: [GROUP], displayName: 'Fast parallel' });
+        const results = await Promise.all(ids.map((id) => patchGroup(g.body.id, [{ op: 'add', path: 'members', value: [{ value: id }] }])));
+        assert.deepEqual(results.map((r) => r.status), ids.map(() => 204));
+        assert.deepEqual(results.map((r) => r.headers.etag).sort(), ids.map((_, i) => `W/"${i + 2}"`).sort());
+        const got = await d.scim.get(`/Groups/${g.body.id}`);
+        assert.deepEqual(got.body.members.map((m: { value: string }) => m.value).sort(), [...ids].sort());
+        assert.equal((await updates(g.body.id)).length, ids.length);
+      });
+    });
+
     describe('filters, sorting, paging and attribute selection in SQL', () => {
       let f: Awaited<ReturnType<typeof scimDirectory>>;
       before(async () => {

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { AUDIT_COLUMNS } from '../../audit/record.js';
 import { prepared, type Queryable, type SqlPart } from '../knex.js';
 import type { GroupRoleMapping } from './scim-directories.js';
 import { directoryResourceQueries } from './directory-resources.js';
@@ -31,7 +32,7 @@ export const teamNameOf = (displayName: string) => displayName.slice(0, 256);
  * `su.id::text` scanned the directory's users, and `directory_id = ? and id = any(?)`
  * let the planner AND a bitmap of the whole directory with them, 5× slower).
  */
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const scimIds = (ids: readonly string[]) => [...new Set(ids.map((i) => i.toLowerCase()).filter((i) => UUID_RE.test(i)))];
 
 const BUILTIN_RANK: Record<string, number> = { viewer: 0, member: 1, admin: 2 };
@@ -110,6 +111,79 @@ export function createScimGroupQueries(db: Queryable) {
     /** Deleting the team cascades to scim_groups, team_members and team_roles. */
     async remove(group: ScimGroupRow, q: Queryable = db): Promise<void> {
       await q('teams').where({ org_id: group.org_id, id: group.team_id }).delete();
+    },
+
+    /**
+     * A PATCH that only adds members, or only removes given members, as ONE statement (no
+     * BEGIN/COMMIT): lock the group, check If-Match (`versions` as `ifMatchVersions` gives
+     * them, null = any), add or remove, bump the version and write the `scim_group.update`
+     * event built in SQL (the shape `finishUpdate` gives it). An add writes nothing at all
+     * when one of the ids is not a user of this directory; `missing` lists those ids. The
+     * caller passes only canonical UUIDs (anything else falls back to the transaction path,
+     * which refuses it). Concurrent PATCHes of one group queue on the row lock; the version
+     * bump applies to the latest row version.
+     */
+    async patchMembers(
+      group: { directoryId: string; orgId: string; id: string },
+      change: { kind: 'add' | 'remove'; ids: string[]; versions: string[] | null },
+      actor: { type: string; id: string; requestId: string | null },
+      q: Queryable = db,
+    ): Promise<{ found: boolean; version: number; matched: boolean; missing: string[] }> {
+      const ids = pgArray(scimIds(change.ids));
+      const memberSql =
+        change.kind === 'add'
+          ? `known as (
+               select su.id, su.user_id from unnest(?::uuid[]) as x(id) join scim_users su on su.id = x.id
+                where su.directory_id = ? and su.org_id = ?
+             ), missing as (
+               select x.id from unnest(?::uuid[]) as x(id) where not exists (select 1 from known k where k.id = x.id)
+             ), changed as (
+               insert into team_members (org_id, team_id, user_id)
+               select m.org_id, ok.team_id, m.user_id from ok cross join known k join memberships m on m.org_id = ok.org_id and m.user_id = k.user_id
+                where not exists (select 1 from missing)
+               on conflict (team_id, user_id) do nothing
+               returning user_id
+             )`
+          : `missing as (select null::uuid as id where false),
+             changed as (
+               delete from team_members tm using ok
+                where tm.org_id = ok.org_id and tm.team_id = ok.team_id
+                  and tm.user_id = any(array(select su.user_id from unnest(?::uuid[]) as x(id) join scim_users su on su.id = x.id where su.directory_id = ?))
+               returning tm.user_id
+             )`;
+      const memberBindings = change.kind === 'add' ? [ids, group.directoryId, group.orgId, ids] : [ids, group.directoryId];
+      const [changedKey, otherKey] = change.kind === 'add' ? ['membersAdded', 'membersRemoved'] : ['membersRemoved', 'membersAdded'];
+      const view = (version: string) =>
+        `'displayName', ok.display_name, 'externalId', ok.external_id, 'teamId', ok.team_id, 'version', ${version}`;
+      const versions = change.versions === null ? null : pgArray(change.versions);
+      const res = await prepared(
+        q,
+        `with g as (
+           select id, org_id, team_id, display_name, external_id, version from scim_groups where directory_id = ? and id = ? for update
+         ), ok as (
+           select * from g where ?::text[] is null or g.version::text = any(?::text[])
+         ), ${memberSql}, updated as (
+           update scim_groups sg set version = sg.version + 1, updated_at = now()
+             from ok where sg.id = ok.id and not exists (select 1 from missing)
+           returning sg.id, sg.version
+         ), audit as (
+           insert into audit_events (${AUDIT_COLUMNS})
+           select ok.org_id, ?, ?, 'scim_group.update', 'scim_group', ok.id::text,
+                  jsonb_build_object(${view('ok.version')}),
+                  jsonb_build_object(${view('u.version')},
+                    '${changedKey}', jsonb_build_object('count', (select count(*) from changed),
+                      'userIds', coalesce((select jsonb_agg(c.user_id) from (select user_id from changed limit 100) c), '[]'::jsonb)),
+                    '${otherKey}', jsonb_build_object('count', 0, 'userIds', '[]'::jsonb)),
+                  ?
+             from updated u join ok on ok.id = u.id
+         )
+         select exists (select 1 from g) as found,
+                coalesce((select version from updated), (select version from g)) as version,
+                exists (select 1 from ok) as matched,
+                coalesce((select array_agg(id::text) from missing), '{}') as missing`,
+        [group.directoryId, group.id, versions, versions, ...memberBindings, actor.type, actor.id, actor.requestId],
+      );
+      return res.rows[0] as { found: boolean; version: number; matched: boolean; missing: string[] };
     },
 
     // ---------- members (SCIM ids are scim_users.id of the same directory) ----------
