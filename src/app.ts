@@ -24,10 +24,11 @@ export function buildApp(ctx: AppContext): express.Express {
   app.use(metrics.middleware);
   // Body parsers live in each router: SCIM and SAML have their own content types, limits and error shapes.
 
-  app.use(healthRouter(db, metrics.registry));
-  app.use('/api/v1', adminRouter(ctx));
+  // prefixed routers first: a request skips a prefix that does not match at once, but walks every route of an unprefixed one
   app.use('/scim/v2', scimRouter(ctx));
   app.use('/sso', samlRouter(ctx));
+  app.use('/api/v1', adminRouter(ctx));
+  app.use(healthRouter(db, metrics.registry));
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

@@ -62,39 +62,6 @@ export function scimRouter(ctx: AppContext): Router {
     return req.body as unknown;
   };
 
-  // ---------- discovery (Entra's connection test probes these and the base URL) ----------
-  const serviceProviderConfig = (req: Request, res: Response) =>
-    new SCIMMY.Schemas.ServiceProviderConfig(SCIMMY.Config.get(), `${contextOf(req, res).basepath}/ServiceProviderConfig`);
-
-  dirRouter.get('/', (req, res) => send(res, 200, serviceProviderConfig(req, res)));
-  dirRouter.get('/ServiceProviderConfig', (req, res) => send(res, 200, serviceProviderConfig(req, res)));
-
-  const resourceTypes = (basepath: string) =>
-    Object.entries(SCIMMY.Resources.declared()).map(
-      ([, R]) => new SCIMMY.Schemas.ResourceType((R as typeof SCIMMY.Resources.User).describe() as never, `${basepath}/ResourceTypes`),
-    );
-  dirRouter.get('/ResourceTypes', (req, res) => {
-    const list = resourceTypes(contextOf(req, res).basepath);
-    send(res, 200, new SCIMMY.Messages.ListResponse(list as never[], { count: list.length } as never));
-  });
-  dirRouter.get('/ResourceTypes/:id', (req, res) => {
-    const found = resourceTypes(contextOf(req, res).basepath).find((r) => (r as unknown as { id: string }).id === req.params.id);
-    if (!found) throw scimError(404, `ResourceType ${req.params.id} not found`);
-    send(res, 200, found);
-  });
-
-  const schemas = (basepath: string) =>
-    (SCIMMY.Schemas.declared() as unknown as { describe(b: string): { id: string } }[]).map((S) => S.describe(`${basepath}/Schemas`));
-  dirRouter.get('/Schemas', (req, res) => {
-    const list = schemas(contextOf(req, res).basepath);
-    send(res, 200, new SCIMMY.Messages.ListResponse(list as never[], { count: list.length } as never));
-  });
-  dirRouter.get('/Schemas/:id', (req, res) => {
-    const found = schemas(contextOf(req, res).basepath).find((s) => s.id === req.params.id);
-    if (!found) throw scimError(404, `Schema ${req.params.id} not found`);
-    send(res, 200, found);
-  });
-
   // ---------- Users ----------
   dirRouter.get('/Users', async (req, res) => {
     send(res, 200, await createUserHandlers(contextOf(req, res)).list(listParams('User', query(req))));
@@ -149,6 +116,39 @@ export function scimRouter(ctx: AppContext): Router {
   dirRouter.delete('/Groups/:id', async (req, res) => {
     await createGroupHandlers(contextOf(req, res)).remove(req.params.id, req.get('if-match'));
     send(res, 204);
+  });
+
+  // ---------- discovery (Entra's connection test probes these and the base URL; after the resources, which carry the load) ----------
+  const serviceProviderConfig = (req: Request, res: Response) =>
+    new SCIMMY.Schemas.ServiceProviderConfig(SCIMMY.Config.get(), `${contextOf(req, res).basepath}/ServiceProviderConfig`);
+
+  dirRouter.get('/', (req, res) => send(res, 200, serviceProviderConfig(req, res)));
+  dirRouter.get('/ServiceProviderConfig', (req, res) => send(res, 200, serviceProviderConfig(req, res)));
+
+  const resourceTypes = (basepath: string) =>
+    Object.entries(SCIMMY.Resources.declared()).map(
+      ([, R]) => new SCIMMY.Schemas.ResourceType((R as typeof SCIMMY.Resources.User).describe() as never, `${basepath}/ResourceTypes`),
+    );
+  dirRouter.get('/ResourceTypes', (req, res) => {
+    const list = resourceTypes(contextOf(req, res).basepath);
+    send(res, 200, new SCIMMY.Messages.ListResponse(list as never[], { count: list.length } as never));
+  });
+  dirRouter.get('/ResourceTypes/:id', (req, res) => {
+    const found = resourceTypes(contextOf(req, res).basepath).find((r) => (r as unknown as { id: string }).id === req.params.id);
+    if (!found) throw scimError(404, `ResourceType ${req.params.id} not found`);
+    send(res, 200, found);
+  });
+
+  const schemas = (basepath: string) =>
+    (SCIMMY.Schemas.declared() as unknown as { describe(b: string): { id: string } }[]).map((S) => S.describe(`${basepath}/Schemas`));
+  dirRouter.get('/Schemas', (req, res) => {
+    const list = schemas(contextOf(req, res).basepath);
+    send(res, 200, new SCIMMY.Messages.ListResponse(list as never[], { count: list.length } as never));
+  });
+  dirRouter.get('/Schemas/:id', (req, res) => {
+    const found = schemas(contextOf(req, res).basepath).find((s) => s.id === req.params.id);
+    if (!found) throw scimError(404, `Schema ${req.params.id} not found`);
+    send(res, 200, found);
   });
 
   dirRouter.use((req, _res, next) => next(scimError(404, `No SCIM endpoint ${req.method} ${req.path}`)));
