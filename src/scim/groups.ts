@@ -7,7 +7,7 @@ import { scimError } from './errors.js';
 import { normaliseBody, operationsOf, rejectUnknownAttributes, withoutNulls, type PatchOperation } from './dialects.js';
 import { parseFilter, type FilterNode } from './filter-parser.js';
 import { groupResolver } from './filter-sql.js';
-import { ENTRA_GROUP_SCHEMA } from './schema.js';
+import { ENTRA_GROUP_SCHEMA, GROUP_SCHEMA } from './schema.js';
 import { ifMatchVersions, listResources, matchVersion, preconditionFailed, wantsAttribute, type ListParams, type ScimContext } from './resource-kit.js';
 
 /**
@@ -36,7 +36,13 @@ export function parseGroupBody(body: unknown): ParsedGroup {
   const membersKey = Object.keys(raw).find((k) => k.toLowerCase() === 'members');
   const members = membersKey ? memberIds(raw[membersKey], 'members') : undefined;
   if (membersKey) delete raw[membersKey];
-  const instance = new SCIMMY.Schemas.Group(normaliseBody('Group', raw), 'in') as unknown as { displayName?: unknown; externalId?: unknown };
+  const normalised = normaliseBody('Group', raw);
+  // scimmy's schema-definition coercion, as for users (users.ts parseUserBody): the Schema instance's envelope check, then its coercion
+  const schemas = normalised.schemas;
+  if (Array.isArray(schemas) && schemas.length && !schemas.includes(GROUP_SCHEMA)) {
+    throw scimError(400, 'The request body supplied a schema type that is incompatible with this resource', 'invalidSyntax');
+  }
+  const instance = SCIMMY.Schemas.Group.definition.coerce(normalised as never, 'in') as unknown as { displayName?: unknown; externalId?: unknown };
   const displayName = typeof instance.displayName === 'string' ? instance.displayName.trim() : '';
   if (!displayName) throw scimError(400, 'displayName is required', 'invalidValue');
   if (displayName.length > 512) throw scimError(400, 'displayName is longer than 512 characters', 'invalidValue');
@@ -62,26 +68,53 @@ function idsFromMemberFilter(path: string): string[] {
   return ids;
 }
 
+const memberOf = (m: GroupMemberRow, basepath: string) => ({ value: m.id, display: m.display_name ?? m.user_name, $ref: `${basepath}/Users/${m.id}`, type: 'User' });
+
+/**
+ * The 'out' representation without scimmy's schema pass, for responses without an attribute
+ * filter: the stored values already passed scimmy's 'in' coercion, so this is what scimmy
+ * builds from `toResource` (test/unit/scim-group-output.test.ts compares the two).
+ */
+export function groupOutput(row: ScimGroupRow, members: GroupMemberRow[] | undefined, basepath: string): Record<string, unknown> {
+  return {
+    schemas: [GROUP_SCHEMA],
+    id: row.id,
+    ...(row.external_id !== null ? { externalId: row.external_id } : {}),
+    meta: {
+      resourceType: 'Group',
+      created: new Date(row.created_at).toISOString(),
+      lastModified: new Date(row.updated_at).toISOString(),
+      location: `${basepath}/Groups/${row.id}`,
+      version: `W/"${row.version}"`,
+    },
+    displayName: row.display_name,
+    ...(members ? { members: members.map((m) => memberOf(m, basepath)) } : {}),
+  };
+}
+
+/** The SCIM representation scimmy formats for output (it adds schemas and meta.location). */
+export function groupResource(row: ScimGroupRow, members: GroupMemberRow[] | undefined, basepath: string) {
+  return {
+    id: row.id,
+    displayName: row.display_name,
+    ...(row.external_id !== null ? { externalId: row.external_id } : {}),
+    ...(members ? { members: members.map((m) => memberOf(m, basepath)) } : {}),
+    meta: { resourceType: 'Group', created: row.created_at, lastModified: row.updated_at, version: `W/"${row.version}"` },
+  };
+}
+
 export function createGroupHandlers(ctx: ScimContext) {
   const { db, dir, queries, basepath } = ctx;
   const actor = { type: 'scim_directory' as const, id: dir.id, requestId: ctx.requestId };
   const groupsPath = `${basepath}/Groups`;
   const mappings = dir.group_role_mappings ?? [];
 
-  function toResource(row: ScimGroupRow, members: GroupMemberRow[] | undefined) {
-    return {
-      id: row.id,
-      displayName: row.display_name,
-      ...(row.external_id !== null ? { externalId: row.external_id } : {}),
-      ...(members
-        ? { members: members.map((m) => ({ value: m.id, display: m.display_name ?? m.user_name, $ref: `${basepath}/Users/${m.id}`, type: 'User' })) }
-        : {}),
-      meta: { resourceType: 'Group', created: row.created_at, lastModified: row.updated_at, version: `W/"${row.version}"` },
-    };
-  }
+  const toResource = (row: ScimGroupRow, members: GroupMemberRow[] | undefined) => groupResource(row, members, basepath);
 
   const formatOne = (row: ScimGroupRow, members: GroupMemberRow[] | undefined, attributes: unknown) =>
-    new SCIMMY.Schemas.Group(toResource(row, members), 'out', groupsPath, attributes as never) as unknown as Record<string, unknown>;
+    attributes === undefined
+      ? groupOutput(row, members, basepath)
+      : (new SCIMMY.Schemas.Group(toResource(row, members), 'out', groupsPath, attributes as never) as unknown as Record<string, unknown>);
 
   async function formatAll(rows: ScimGroupRow[], attributes: unknown, withMembers: boolean, q: Knex | Knex.Transaction = db) {
     const members = withMembers ? await queries.groups.membersOf(dir.id, dir.org_id, rows.map((r) => r.team_id), q) : [];
