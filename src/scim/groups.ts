@@ -8,7 +8,7 @@ import { normaliseBody, operationsOf, rejectUnknownAttributes, withoutNulls, typ
 import { parseFilter, type FilterNode } from './filter-parser.js';
 import { groupResolver } from './filter-sql.js';
 import { ENTRA_GROUP_SCHEMA, GROUP_SCHEMA } from './schema.js';
-import { ifMatchVersions, listResources, matchVersion, preconditionFailed, wantsAttribute, type ListParams, type ScimContext } from './resource-kit.js';
+import { ifMatchVersions, listResources, matchVersion, outputMeta, preconditionFailed, wantsAttribute, type ListParams, type ScimContext } from './resource-kit.js';
 
 /**
  * Groups: each SCIM group is a team of the directory's org owned by the
@@ -80,13 +80,7 @@ export function groupOutput(row: ScimGroupRow, members: GroupMemberRow[] | undef
     schemas: [GROUP_SCHEMA],
     id: row.id,
     ...(row.external_id !== null ? { externalId: row.external_id } : {}),
-    meta: {
-      resourceType: 'Group',
-      created: new Date(row.created_at).toISOString(),
-      lastModified: new Date(row.updated_at).toISOString(),
-      location: `${basepath}/Groups/${row.id}`,
-      version: `W/"${row.version}"`,
-    },
+    meta: outputMeta('Group', row, `${basepath}/Groups/${row.id}`),
     displayName: row.display_name,
     ...(members ? { members: members.map((m) => memberOf(m, basepath)) } : {}),
   };

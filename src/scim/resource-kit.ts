@@ -120,3 +120,12 @@ export function matchVersion(ifMatch: string | undefined, version: number): void
 export const preconditionFailed = (version: number) => scimError(412, `Resource version is W/"${version}"; the If-Match precondition failed`);
 
 export const etagOf = (version: number) => `W/"${version}"`;
+
+/** `meta` as scimmy's 'out' pass writes it (for the outputs built without that pass). */
+export const outputMeta = (resourceType: 'User' | 'Group', row: { created_at: Date; updated_at: Date; version: number }, location: string) => ({
+  resourceType,
+  created: new Date(row.created_at).toISOString(),
+  lastModified: new Date(row.updated_at).toISOString(),
+  location,
+  version: etagOf(row.version),
+});

@@ -6,7 +6,7 @@ import type { LinkedAccount, ScimUserLink, ScimUserRow } from '../db/queries/sci
 import { scimError } from './errors.js';
 import { assertMutable, normaliseBody, normaliseUserOperations, operationsOf, rejectUnknownAttributes, withoutNulls, type PatchOperation } from './dialects.js';
 import { userResolver } from './filter-sql.js';
-import { listResources, matchVersion, type ScimContext, type ListParams } from './resource-kit.js';
+import { listResources, matchVersion, outputMeta, type ScimContext, type ListParams } from './resource-kit.js';
 import { ENTERPRISE_SCHEMA, USER_SCHEMA } from './schema.js';
 
 /**
@@ -104,13 +104,7 @@ export function toOutput(row: ScimUserRow, usersPath: string): Record<string, un
     schemas: attributes[ENTERPRISE_SCHEMA] !== undefined ? [USER_SCHEMA, ENTERPRISE_SCHEMA] : [USER_SCHEMA],
     id: row.id,
     ...(row.external_id !== null ? { externalId: row.external_id } : {}),
-    meta: {
-      resourceType: 'User',
-      created: new Date(row.created_at).toISOString(),
-      lastModified: new Date(row.updated_at).toISOString(),
-      location: `${usersPath}/${row.id}`,
-      version: `W/"${row.version}"`,
-    },
+    meta: outputMeta('User', row, `${usersPath}/${row.id}`),
     ...attributes,
     userName: row.user_name,
     active: row.active,
