@@ -33,6 +33,14 @@ export function buildService(root: string): void {
   built = true;
 }
 
+/** The node options `npm start` runs the service with (package.json), so the bench measures the same process. */
+function startFlags(root: string): string[] {
+  const start = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const flags = /\bnode((?:\s+--\S+)*)\s+dist\/src\/main\.js/.exec(start);
+  if (!flags) throw new Error(`package.json's start script does not run node dist/src/main.js: ${start}`);
+  return flags[1]!.trim().split(/\s+/).filter(Boolean);
+}
+
 /**
  * `port` and `dataDir` may be given so a restarted service keeps its PUBLIC_URL
  * (SAML audiences and ACS URLs are built from it) and its PGlite data; a given
@@ -50,7 +58,7 @@ export async function startServiceProcess(opts: {
   const ownDataDir = !opts.dataDir;
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'idp-bench-'));
   buildService(opts.root);
-  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), 'dist/src/main.js'], {
+  const child: ChildProcess = spawn(process.execPath, [...startFlags(opts.root), ...(opts.nodeArgs ?? []), 'dist/src/main.js'], {
     cwd: opts.root,
     env: {
       PATH: process.env.PATH ?? '',
