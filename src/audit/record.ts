@@ -13,7 +13,6 @@ export type AuditEvent = {
 
 /** audit_events columns in the order `auditInsert` binds them (statements that select an event's values in SQL list them in this order too). */
 export const AUDIT_COLUMNS = 'org_id, actor_type, actor_id, action, target_type, target_id, before, after, request_id';
-const COLUMNS = AUDIT_COLUMNS;
 
 function values(event: AuditEvent): Knex.RawBinding[] {
   return [
@@ -48,7 +47,7 @@ export async function recordAudit(trx: Knex.Transaction, event: AuditEvent): Pro
 export function auditInsert(event: AuditEvent, opts: { onlyIf?: string } = {}): SqlPart {
   const placeholders = '?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?';
   const sql = opts.onlyIf
-    ? `insert into audit_events (${COLUMNS}) select ${placeholders} where exists (select 1 from ${opts.onlyIf})`
-    : `insert into audit_events (${COLUMNS}) values (${placeholders})`;
+    ? `insert into audit_events (${AUDIT_COLUMNS}) select ${placeholders} where exists (select 1 from ${opts.onlyIf})`
+    : `insert into audit_events (${AUDIT_COLUMNS}) values (${placeholders})`;
   return { sql, bindings: values(event) };
 }

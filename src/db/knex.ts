@@ -14,6 +14,14 @@ export type Queryable = Knex | Knex.Transaction;
 /** SQL with knex `?` bindings, to be embedded (e.g. as a CTE) in a larger statement. */
 export type SqlPart = { sql: string; bindings: Knex.RawBinding[] };
 
+/**
+ * A PostgreSQL array literal bound as ONE parameter (`?::text[]`, `?::uuid[]`).
+ * knex expands a JS array binding into a list of parameters, which `= any(?)` cannot take.
+ */
+export function pgArray(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+}
+
 // int8 (count(*), identity ids) arrives as a string from pg and as a number from PGlite: align on number.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
 

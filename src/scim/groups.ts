@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import SCIMMY from 'scimmy';
 import type { Knex } from 'knex';
 import { auditInsert, recordAudit } from '../audit/record.js';
-import { UUID_RE, type ScimGroupRow, type GroupMemberRow } from '../db/queries/scim-groups.js';
+import type { ScimGroupRow, GroupMemberRow } from '../db/queries/scim-groups.js';
+import { isUuid } from '../http/params.js';
 import { scimError } from './errors.js';
 import { normaliseBody, operationsOf, rejectUnknownAttributes, withoutNulls, type PatchOperation } from './dialects.js';
 import { parseFilter, type FilterNode } from './filter-parser.js';
@@ -245,7 +246,7 @@ export function createGroupHandlers(ctx: ScimContext) {
     async patch(id: string, body: unknown, ifMatch: string | undefined): Promise<Pick<ScimGroupRow, 'version'>> {
       const ops = operationsOf(body);
       const plan = mappings.length ? undefined : memberOnlyPlan(ops);
-      if (plan && UUID_RE.test(id)) {
+      if (plan && isUuid(id)) {
         // what Entra and Okta send all day: one statement, checked and audited in SQL
         const r = await queries.groups.patchMembers(
           { directoryId: dir.id, orgId: dir.org_id, id: id.toLowerCase() },
@@ -372,7 +373,7 @@ function memberOnlyPlan(ops: PatchOperation[]): { kind: 'add' | 'remove'; ids: s
   } catch {
     return undefined;
   }
-  return ids.every((m) => UUID_RE.test(m)) ? { kind: kind!, ids } : undefined;
+  return ids.every(isUuid) ? { kind: kind!, ids } : undefined;
 }
 
 async function runOperation(

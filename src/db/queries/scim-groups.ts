@@ -1,9 +1,8 @@
 import type { Knex } from 'knex';
 import { AUDIT_COLUMNS } from '../../audit/record.js';
-import { prepared, type Queryable, type SqlPart } from '../knex.js';
+import { pgArray, prepared, type Queryable, type SqlPart } from '../knex.js';
 import type { GroupRoleMapping } from './scim-directories.js';
 import { directoryResourceQueries } from './directory-resources.js';
-import { pgArray } from './scim-users.js';
 
 export type ScimGroupRow = {
   id: string;
@@ -32,7 +31,7 @@ export const teamNameOf = (displayName: string) => displayName.slice(0, 256);
  * `su.id::text` scanned the directory's users, and `directory_id = ? and id = any(?)`
  * let the planner AND a bitmap of the whole directory with them, 5× slower).
  */
-export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const scimIds = (ids: readonly string[]) => [...new Set(ids.map((i) => i.toLowerCase()).filter((i) => UUID_RE.test(i)))];
 
 const BUILTIN_RANK: Record<string, number> = { viewer: 0, member: 1, admin: 2 };

@@ -25,7 +25,6 @@ type ScimUserValues = Pick<ScimUserRow, 'user_name' | 'external_id' | 'active' |
 /** A new link row before its account is known. */
 export type ScimUserLink = ScimUserValues & Pick<ScimUserRow, 'org_id' | 'directory_id'>;
 
-
 /**
  * `memberships.status` follows the SCIM `active` flag. Owners are never suspended
  * by a directory (an org keeps its owners), and a user still active in another
@@ -237,11 +236,3 @@ export function createScimUserQueries(db: Queryable) {
   };
 }
 export type ScimUserQueries = ReturnType<typeof createScimUserQueries>;
-
-/**
- * A PostgreSQL array literal bound as ONE parameter (`?::text[]`, `?::uuid[]`).
- * knex expands a JS array binding into a list of parameters, which `= any(?)` cannot take.
- */
-export function pgArray(values: readonly string[]): string {
-  return `{${values.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
-}

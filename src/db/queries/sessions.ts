@@ -1,9 +1,15 @@
-import type { Queryable, SqlPart } from '../knex.js';
+import { pgArray, type Queryable, type SqlPart } from '../knex.js';
 
-/** SQL with knex `?` bindings, to be embedded as a CTE of a larger statement. */
+export type NewSessionValues = Pick<SessionRow, 'id' | 'token_hash' | 'user_id' | 'amr' | 'sso_connection_id' | 'sso_org_id' | 'expires_at'>;
 
-/** A text[] literal, bound as one parameter (knex would expand a JS array into a list of parameters). */
-export const pgTextArray = (values: readonly string[]) => `{${values.map((v) => `"${v.replace(/[\\"]/g, (ch) => `\\${ch}`)}"`).join(',')}}`;
+/** The insert of a session row, one row per row of `from` (a CTE, or a query), for embedding in a larger statement. */
+export function sessionInsert(values: NewSessionValues, from: string): SqlPart {
+  return {
+    sql: `insert into sessions (id, token_hash, user_id, amr, sso_connection_id, sso_org_id, expires_at)
+          select ?, ?, ?, ?::text[], ?, ?, ? from ${from}`,
+    bindings: [values.id, values.token_hash, values.user_id, pgArray(values.amr), values.sso_connection_id, values.sso_org_id, values.expires_at],
+  };
+}
 
 export type SessionRow = {
   id: string;
@@ -38,31 +44,18 @@ export function createSessionQueries(db: Queryable) {
      * user; `row` is the session, when one was opened.
      */
     async insertForActiveUser(
-      values: Pick<SessionRow, 'id' | 'token_hash' | 'user_id' | 'amr' | 'sso_connection_id' | 'sso_org_id' | 'expires_at'>,
+      values: NewSessionValues,
       audit: (onlyIf: string) => SqlPart,
       q: Queryable = db,
     ): Promise<{ userStatus: string | undefined; row: SessionRow | undefined }> {
+      const insert = sessionInsert(values, "account where status = 'active'");
       const event = audit('opened');
       const res = await q.raw(
         `with account as (select status from users where id = ?),
-         opened as (
-           insert into sessions (id, token_hash, user_id, amr, sso_connection_id, sso_org_id, expires_at)
-           select ?, ?, ?, ?::text[], ?, ?, ? from account where status = 'active'
-           returning *
-         ),
+         opened as (${insert.sql} returning *),
          audit as (${event.sql})
          select a.status as user_status, o.* from account a left join opened o on true`,
-        [
-          values.user_id,
-          values.id,
-          values.token_hash,
-          values.user_id,
-          pgTextArray(values.amr),
-          values.sso_connection_id,
-          values.sso_org_id,
-          values.expires_at,
-          ...event.bindings,
-        ],
+        [values.user_id, ...insert.bindings, ...event.bindings],
       );
       const found = res.rows[0] as (SessionRow & { user_status: string; id: string | null }) | undefined;
       if (!found) return { userStatus: undefined, row: undefined };

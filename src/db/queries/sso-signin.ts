@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Queryable, SqlPart } from '../knex.js';
-import { pgTextArray } from './sessions.js';
+import { sessionInsert, type NewSessionValues } from './sessions.js';
 
 /** What the SAML sign-in flow reads and writes: pending requests, used assertions, one-time codes, and the accounts it links. */
 export type SamlRequestRow = {
@@ -24,7 +24,6 @@ export type SsoCodeRow = {
   used_at: Date | null;
   created_at: Date;
 };
-
 
 /** What `resolveSignIn` reads: the facts the member rules decide on. */
 export type SignInFacts = {
@@ -51,7 +50,7 @@ export type SignInPlan = {
   newUser: { email: string; name: string | null; audit: (onlyIf: string) => SqlPart } | null;
   membership: { role: string; source: 'sso_jit' | 'domain_capture'; audit: (onlyIf: string) => SqlPart } | null;
   session: {
-    values: { id: string; token_hash: string; user_id: string; amr: string[]; sso_connection_id: string | null; sso_org_id: string | null; expires_at: Date };
+    values: NewSessionValues;
     audit: (onlyIf: string) => SqlPart;
   };
   code: { code_hash: string; profile: Record<string, unknown>; expires_at: Date };
@@ -240,19 +239,14 @@ export function createSsoSignInQueries(db: Queryable) {
         ]);
         audited('membership_audit', plan.membership.audit);
       }
-      const s = plan.session.values;
-      step(
-        'session',
-        `insert into sessions (id, token_hash, user_id, amr, sso_connection_id, sso_org_id, expires_at)
-         select ?, ?, ?, ?::text[], ?, ?, ? from $prev returning 1 as x`,
-        [s.id, s.token_hash, s.user_id, pgTextArray(s.amr), s.sso_connection_id, s.sso_org_id, s.expires_at],
-      );
+      const session = sessionInsert(plan.session.values, '$prev');
+      step('session', `${session.sql} returning 1 as x`, session.bindings);
       audited('session_audit', plan.session.audit);
       const c = plan.code;
       step(
         'code',
         'insert into sso_codes (code_hash, org_id, connection_id, session_id, profile, expires_at) select ?, ?, ?, ?, ?::jsonb, ? from $prev returning 1 as x',
-        [c.code_hash, plan.orgId, plan.connectionId, s.id, JSON.stringify(c.profile), c.expires_at],
+        [c.code_hash, plan.orgId, plan.connectionId, plan.session.values.id, JSON.stringify(c.profile), c.expires_at],
       );
       audited('signed_in_audit', plan.signedInAudit);
       const found = (cteName: string, present: boolean) => (present ? `exists (select 1 from ${cteName})` : 'true');
