@@ -1,4 +1,4 @@
-import type { Queryable } from '../knex.js';
+import { prepared, type Queryable } from '../knex.js';
 
 export type SsoConnectionRow = {
   id: string;
@@ -69,7 +69,8 @@ export function createSsoConnectionQueries(db: Queryable) {
      * (imported metadata XML can be tens of kilobytes).
      */
     async findForSignIn(id: string, q: Queryable = db): Promise<(SignInConnectionRow & { idp_certificate_pems: string[] }) | undefined> {
-      const res = await q.raw(
+      const res = await prepared(
+        q,
         `select ${SIGN_IN_COLUMNS.map((column) => `c.${column}`).join(', ')},
                 coalesce((select json_agg(k.pem order by k.created_at, k.id) from sso_connection_certificates k
                            where k.org_id = c.org_id and k.connection_id = c.id), '[]'::json) as idp_certificate_pems

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Queryable, SqlPart } from '../knex.js';
+import { prepared, type Queryable, type SqlPart } from '../knex.js';
 import { sessionInsert, type NewSessionValues } from './sessions.js';
 
 /** What the SAML sign-in flow reads and writes: pending requests, used assertions, one-time codes, and the accounts it links. */
@@ -133,7 +133,8 @@ export function createSsoSignInQueries(db: Queryable) {
       input: { orgId: string; connectionId: string; assertionId: string; domain: string | null; email: string; externalId: string | null },
       q: Queryable = db,
     ): Promise<SignInFacts> {
-      const res = await q.raw(
+      const res = await prepared(
+        q,
         `with scim as (
            select user_id from (
              (select s.user_id, 0 as rank, s.created_at from scim_users s join users u on u.id = s.user_id
@@ -250,7 +251,9 @@ export function createSsoSignInQueries(db: Queryable) {
       );
       audited('signed_in_audit', plan.signedInAudit);
       const found = (cteName: string, present: boolean) => (present ? `exists (select 1 from ${cteName})` : 'true');
-      const res = await q.raw(
+      // one text per shape (SP- or IdP-initiated, new or returning user, joining or not)
+      const res = await prepared(
+        q,
         `with ${ctes.join(',\n')}
          select ${found('request', plan.inResponseTo !== null)} as request_found, ${found('account', plan.newUser === null)} as user_active,
                 exists (select 1 from used) as fresh, exists (select 1 from ${prev}) as done`,
