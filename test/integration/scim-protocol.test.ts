@@ -297,6 +297,94 @@ for (const backend of testBackends()) {
       });
     });
 
+    describe('user active PATCHes (the one-statement path)', () => {
+      const patchUser = (id: string, operations: unknown[], ifMatch?: string, dir = d) => {
+        const req = t.http.patch(`${dir.base}/Users/${id}`).set('Authorization', dir.auth).set('Content-Type', SCIM_JSON);
+        return (ifMatch ? req.set('If-Match', ifMatch) : req).send(JSON.stringify({ schemas: [PATCH], Operations: operations }));
+      };
+      const events = (scimId: string) => t.testDb.db('audit_events').where({ target_type: 'scim_user', target_id: scimId }).whereNot({ action: 'scim_user.create' }).orderBy('id');
+      const status = async (userId: string, orgId = d.orgId) => (await t.testDb.db('memberships').where({ org_id: orgId, user_id: userId }).first()).status;
+
+      it('If-Match, the membership, the audit event and unknown users, as the read-then-write path answers them', async () => {
+        const u = await d.scim.post('/Users', userBody('active-fast@example.com', { externalId: 'ext-af' }));
+        const userId = (await scimUserRow(t, u.body.id)).user_id;
+
+        const stale = await patchUser(u.body.id, [{ op: 'replace', path: 'active', value: false }], 'W/"7"');
+        assert.deepEqual([stale.status, stale.body.detail], [412, 'Resource version is W/"1"; the If-Match precondition failed']);
+        assert.deepEqual([(await scimUserRow(t, u.body.id)).active, (await scimUserRow(t, u.body.id)).version, await status(userId)], [true, 1, 'active']);
+        assert.equal((await events(u.body.id)).length, 0);
+
+        // Entra: a string "False" in a path-less replace; a multi-tag If-Match
+        const off = await patchUser(u.body.id.toUpperCase(), [{ op: 'Replace', value: { active: 'False' } }], 'W/"9", W/"1"');
+        assert.deepEqual([off.status, off.headers.etag, off.body.active, off.body.id, off.body.externalId], [200, 'W/"2"', false, u.body.id, 'ext-af']);
+        assert.deepEqual(off.body.name, u.body.name, 'the other attributes are as they were');
+        const row = await scimUserRow(t, u.body.id);
+        assert.deepEqual([row.active, row.attributes.active, row.version, await status(userId)], [false, false, 2, 'suspended']);
+        const [deactivated] = await events(u.body.id);
+        assert.equal(deactivated.action, 'scim_user.deactivate');
+        assert.deepEqual(deactivated.before, { userName: 'active-fast@example.com', externalId: 'ext-af', active: true, userId, version: 1 });
+        assert.deepEqual(deactivated.after, { userName: 'active-fast@example.com', externalId: 'ext-af', active: false, userId, version: 2 });
+        assert.deepEqual([deactivated.actor_type, deactivated.actor_id, deactivated.org_id], ['scim_directory', d.id, d.orgId]);
+
+        // unchanged `active`: an update event, the version moves, the membership is left alone
+        const again = await patchUser(u.body.id, [{ op: 'replace', path: 'active', value: false }], '*');
+        assert.deepEqual([again.status, again.headers.etag], [200, 'W/"3"']);
+        assert.equal((await events(u.body.id))[1].action, 'scim_user.update');
+
+        const on = await patchUser(u.body.id, [{ op: 'replace', path: 'active', value: true }]);
+        assert.deepEqual([on.status, on.body.active, await status(userId)], [200, true, 'active']);
+        assert.equal((await events(u.body.id))[2].action, 'scim_user.reactivate');
+
+        // the read-then-write path (another attribute alongside) writes an event of the same shape
+        const slow = await patchUser(u.body.id, [{ op: 'replace', path: 'active', value: false }, { op: 'replace', path: 'displayName', value: 'Slow' }]);
+        assert.deepEqual([slow.status, slow.body.active, slow.body.displayName], [200, false, 'Slow']);
+        const slowEvent = (await events(u.body.id))[3];
+        assert.equal(slowEvent.action, 'scim_user.deactivate');
+        assert.deepEqual(Object.keys(slowEvent.before).sort(), Object.keys(deactivated.before).sort());
+        assert.deepEqual(Object.keys(slowEvent.after).sort(), Object.keys(deactivated.after).sort());
+
+        assert.equal((await patchUser('11111111-1111-4111-8111-111111111111', [{ op: 'replace', path: 'active', value: false }])).status, 404);
+        assert.equal((await patchUser('not-a-uuid', [{ op: 'replace', path: 'active', value: false }])).status, 404);
+        const other = await scimDirectory(t);
+        assert.equal((await patchUser(u.body.id, [{ op: 'replace', path: 'active', value: true }], undefined, other)).status, 404, "B's token on A's user");
+        const junk = await patchUser(u.body.id, [{ op: 'replace', path: 'active', value: 'maybe' }]);
+        assert.equal(junk.status, 400);
+        assert.equal((await scimUserRow(t, u.body.id)).version, 5);
+        assert.equal((await events(u.body.id)).length, 4);
+      });
+
+      it('a person still active in another directory of the org stays an active member; an owner is never suspended', async () => {
+        const first = await scimDirectory(t);
+        const second = await scimDirectory(t, { name: 'Second' }, first.orgId);
+        const a = await first.scim.post('/Users', userBody('two-dirs@example.com'));
+        const b = await second.scim.post('/Users', userBody('two-dirs@example.com'));
+        const userId = (await scimUserRow(t, a.body.id)).user_id;
+        assert.equal((await scimUserRow(t, b.body.id)).user_id, userId);
+        assert.equal((await patchUser(a.body.id, [{ op: 'replace', path: 'active', value: false }], undefined, first)).status, 200);
+        assert.equal(await status(userId, first.orgId), 'active');
+        assert.equal((await patchUser(b.body.id, [{ op: 'replace', path: 'active', value: false }], undefined, second)).status, 200);
+        assert.equal(await status(userId, first.orgId), 'suspended');
+
+        const boss = await first.scim.post('/Users', userBody('boss-fast@example.com'));
+        const bossId = (await scimUserRow(t, boss.body.id)).user_id;
+        await t.testDb.db('memberships').where({ org_id: first.orgId, user_id: bossId }).update({ role: 'owner' });
+        assert.equal((await patchUser(boss.body.id, [{ op: 'replace', path: 'active', value: false }], undefined, first)).status, 200);
+        assert.equal(await status(bossId, first.orgId), 'active');
+      });
+
+      it('parallel active PATCHes of one user: each bumps the version once and writes one event', async () => {
+        const u = await d.scim.post('/Users', userBody('active-par@example.com'));
+        const results = await Promise.all(Array.from({ length: 10 }, (_, i) => patchUser(u.body.id, [{ op: 'replace', path: 'active', value: i % 2 === 1 }])));
+        assert.deepEqual(results.map((r) => r.status), results.map(() => 200));
+        assert.deepEqual(results.map((r) => r.headers.etag).sort(), Array.from({ length: 10 }, (_, i) => `W/"${i + 2}"`).sort());
+        const last = results.find((r) => r.headers.etag === 'W/"11"')!;
+        const row = await scimUserRow(t, u.body.id);
+        assert.deepEqual([row.version, row.active], [11, last.body.active]);
+        assert.equal(await status(row.user_id), row.active ? 'active' : 'suspended');
+        assert.equal((await events(u.body.id)).length, 10);
+      });
+    });
+
     describe('filters, sorting, paging and attribute selection in SQL', () => {
       let f: Awaited<ReturnType<typeof scimDirectory>>;
       before(async () => {

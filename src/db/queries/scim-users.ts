@@ -1,4 +1,5 @@
-import { prepared, type Queryable, type SqlPart } from '../knex.js';
+import { AUDIT_COLUMNS } from '../../audit/record.js';
+import { pgArray, prepared, type Queryable, type SqlPart } from '../knex.js';
 import { directoryResourceQueries } from './directory-resources.js';
 
 export type ScimUserRow = {
@@ -31,15 +32,17 @@ export type ScimUserLink = ScimUserValues & Pick<ScimUserRow, 'org_id' | 'direct
  * directory of the same org stays active. `onlyIf` names a CTE that must have
  * returned a row for the update to happen.
  */
-function membershipStatusUpdate(orgId: string, directoryId: string, userId: string, active: boolean, onlyIf?: string): SqlPart {
+function membershipStatusUpdate(orgId: string, directoryId: string, userId: string | { sql: string }, active: boolean, onlyIf?: string): SqlPart {
   const status = active ? 'active' : 'suspended';
+  // the user id as a value, or as SQL (a statement that reads the link row itself)
+  const user = typeof userId === 'string' ? { sql: '?', bindings: [userId] } : { sql: `(${userId.sql})`, bindings: [] };
   return {
     sql: `update memberships m set status = ?, updated_at = now()
-           where m.org_id = ? and m.user_id = ? and m.role <> 'owner' and m.status <> ?
+           where m.org_id = ? and m.user_id = ${user.sql} and m.role <> 'owner' and m.status <> ?
            ${active ? '' : `and not exists (select 1 from scim_users o
                               where o.org_id = m.org_id and o.user_id = m.user_id and o.directory_id <> ? and o.active)`}
            ${onlyIf ? `and exists (select 1 from ${onlyIf})` : ''}`,
-    bindings: active ? [status, orgId, userId, status] : [status, orgId, userId, status, directoryId],
+    bindings: [status, orgId, ...user.bindings, status, ...(active ? [] : [directoryId])],
   };
 }
 
@@ -183,6 +186,52 @@ export function createScimUserQueries(db: Queryable) {
         ],
       );
       return res.rows[0] as ScimUserRow | undefined;
+    },
+    /**
+     * A PATCH of `active` alone (a deprovisioning wave, Okta's and Entra's most common write) as
+     * ONE statement, the same writes `update` makes after a read: lock the link row, check
+     * If-Match (`versions`; null accepts any), set `active` (attributes too), bump the version,
+     * suspend or reactivate the membership when `active` flips, and write the audit event, built
+     * in SQL as the read-then-write path builds it. `row` is undefined when the row is missing
+     * (`found` false) or the version did not match (`version` is the current one).
+     */
+    async setActive(
+      link: { directoryId: string; orgId: string; id: string },
+      active: boolean,
+      versions: string[] | null,
+      actor: { type: string; id: string; requestId: string | null },
+      q: Queryable = db,
+    ): Promise<{ found: boolean; version: number | null; row: ScimUserRow | undefined }> {
+      const flipped = membershipStatusUpdate(link.orgId, link.directoryId, { sql: 'select user_id from ok' }, active, 'flipped');
+      const view = (alias: string) =>
+        `'userName', ${alias}.user_name, 'externalId', ${alias}.external_id, 'active', ${alias}.active, 'userId', ${alias}.user_id, 'version', ${alias}.version`;
+      const versionList = versions === null ? null : pgArray(versions);
+      const res = await prepared(
+        q,
+        `with b as (
+           select ${COLUMNS} from scim_users where directory_id = ? and id = ?::uuid for update
+         ), ok as (
+           select * from b where ?::text[] is null or b.version::text = any(?::text[])
+         ), updated as (
+           update scim_users su set active = ?, attributes = su.attributes || jsonb_build_object('active', ?::boolean),
+                  version = su.version + 1, updated_at = now()
+             from ok where su.id = ok.id
+           returning ${columnsOf('su')}
+         ), flipped as (
+           select 1 from ok join updated u on u.id = ok.id where ok.active <> u.active
+         ), membership_status as (${flipped.sql}), audit as (
+           insert into audit_events (${AUDIT_COLUMNS})
+           select ok.org_id, ?, ?,
+                  case when ok.active = u.active then 'scim_user.update' when u.active then 'scim_user.reactivate' else 'scim_user.deactivate' end,
+                  'scim_user', ok.id::text, jsonb_build_object(${view('ok')}), jsonb_build_object(${view('u')}), ?
+             from updated u join ok on ok.id = u.id
+         )
+         select exists (select 1 from b) as found, (select version from b) as current_version, ${columnsOf('u')}
+           from (select 1) one left join updated u on true`,
+        [link.directoryId, link.id, versionList, versionList, active, active, ...flipped.bindings, actor.type, actor.id, actor.requestId],
+      );
+      const { found, current_version, ...row } = res.rows[0] as ScimUserRow & { found: boolean; current_version: number | null };
+      return { found, version: current_version, row: row.id ? row : undefined };
     },
     async remove(id: string, q: Queryable = db): Promise<void> {
       await q('scim_users').where({ id }).delete();
