@@ -48,6 +48,7 @@ const EnvSchema = z.object({
   SAML_MAX_RESPONSE_BYTES: z.coerce.number().int().min(64 * 1024).max(50 * 1024 * 1024).default(2 * 1024 * 1024),
   SSO_CODE_TTL_SECONDS: z.coerce.number().int().min(5).max(600).default(60),
   SCIM_TOKEN_CACHE_SECONDS: z.coerce.number().min(0).max(60).default(2),
+  SERVICE_TOKEN_CACHE_SECONDS: z.coerce.number().min(0).max(60).default(2),
   TRUST_PROXY: z
     .enum(['true', 'false'])
     .default('false')
@@ -82,6 +83,7 @@ export type Config = Readonly<{
   ssoCodeTtlMs: number;
   /** how long a SCIM token lookup is reused by this process (0: every request reads the database) */
   scimTokenCacheMs: number;
+  serviceTokenCacheMs: number;
   /** issuer shown by authenticator apps (otpauth:// URI) */
   mfaTotpIssuer: string;
   /** failed MFA codes within the lockout window that lock verification */
@@ -125,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     samlMaxResponseBytes: e.SAML_MAX_RESPONSE_BYTES,
     ssoCodeTtlMs: e.SSO_CODE_TTL_SECONDS * 1000,
     scimTokenCacheMs: e.SCIM_TOKEN_CACHE_SECONDS * 1000,
+    serviceTokenCacheMs: e.SERVICE_TOKEN_CACHE_SECONDS * 1000,
     mfaTotpIssuer: e.MFA_TOTP_ISSUER,
     mfaMaxFailures: e.MFA_MAX_FAILURES,
     mfaLockoutMs: e.MFA_LOCKOUT_MINUTES * 60_000,

@@ -37,7 +37,7 @@ export function createContext(deps: CoreDeps) {
   const access = createAccessService(deps);
   const scimDirectories = createScimDirectoryService(deps);
   const services = {
-    serviceTokens: createServiceTokenService(db, queries.serviceTokens),
+    serviceTokens: createServiceTokenService(db, queries.serviceTokens, config.serviceTokenCacheMs),
     sessions,
     authz,
     orgs: createOrgService(deps, scimDirectories.forgetOrg),

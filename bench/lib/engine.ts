@@ -311,6 +311,8 @@ function pgSql(url: string, concurrency: number): Sql & { close(): Promise<void>
   const knex = knexFactory({
     client: 'pg',
     connection: url,
+    // as the service's knex (src/db/knex.ts): raw baselines that run the service's statements prepare them the same way
+    preparedStatements: true,
     pool: {
       min: 0,
       max: concurrency,
@@ -319,7 +321,7 @@ function pgSql(url: string, concurrency: number): Sql & { close(): Promise<void>
         done(null, conn);
       },
     },
-  });
+  } as Knex.Config);
   return {
     knex,
     query: async (sql, params) => (await pool.query(sql, params as unknown[])).rows,

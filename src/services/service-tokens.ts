@@ -1,5 +1,6 @@
 import type { Db } from '../db/knex.js';
-import type { ServiceTokenQueries } from '../db/queries/service-tokens.js';
+import type { ServiceTokenQueries, ServiceTokenRow } from '../db/queries/service-tokens.js';
+import { createTokenCache } from '../auth/token-cache.js';
 import { digestsEqual, hashToken, mintToken } from '../auth/tokens.js';
 import type { AuditActor, ServicePrincipal } from '../auth/principal.js';
 import { recordAudit } from '../audit/record.js';
@@ -8,14 +9,26 @@ const TOUCH_INTERVAL_MS = 60_000;
 // Serialises first-start bootstrap across instances that boot at the same moment.
 const BOOTSTRAP_LOCK_KEY = 7_401_001;
 
-export function createServiceTokenService(db: Db, queries: ServiceTokenQueries) {
+export function createServiceTokenService(db: Db, queries: ServiceTokenQueries, cacheMs: number) {
+  // Tokens have no revoke endpoint (revoked_at is set in the database): a revoked token stops within cacheMs.
+  const tokenCache = createTokenCache<ServiceTokenRow>(cacheMs);
   return {
-    /** Resolves a presented bearer token to a service principal, or undefined. */
+    /**
+     * Resolves a presented bearer token to a service principal, or undefined. Found rows are
+     * reused for SERVICE_TOKEN_CACHE_SECONDS (see token-cache.ts): the product's backend calls
+     * the admin API all day, and the lookup was a round trip per call.
+     */
     async authenticate(token: string): Promise<ServicePrincipal | undefined> {
       const hash = hashToken(token);
-      const row = await queries.findActiveByHash(hash);
+      let row = tokenCache.get(hash);
+      if (!row) {
+        const epoch = tokenCache.epoch();
+        row = await queries.findActiveByHash(hash);
+        if (row) tokenCache.set(hash, row, epoch);
+      }
       if (!row || !digestsEqual(row.token_hash, hash)) return undefined;
       if (!row.last_used_at || Date.now() - row.last_used_at.getTime() > TOUCH_INTERVAL_MS) {
+        row.last_used_at = new Date(); // the cached copy too: one touch per interval
         await queries.touch(row.id);
       }
       return { kind: 'service', tokenId: row.id, name: row.name };

@@ -361,6 +361,12 @@ for (const backend of testBackends()) {
         const res = await ask(q.orgId, q.projectId, q.userId, q.sessionId).expect(200);
         assert.equal(res.body.level, c.level);
         assert.deepEqual(summarize(res.body.reasons), [...c.reasons].sort());
+        // a batch runs another statement (arrays of pairs; one pair is prepared with scalars): the same answer
+        const check = { userId: q.userId, projectId: q.projectId, ...(q.sessionId ? { sessionId: q.sessionId } : {}) };
+        const batch = await t.http.post('/api/v1/access/check').set('Authorization', t.adminAuth).send({ checks: [check, check] }).expect(200);
+        for (const r of batch.body.results as { level: string; reasons: Reason[] }[]) {
+          assert.deepEqual([r.level, r.reasons], [res.body.level, res.body.reasons]);
+        }
       });
     }
 

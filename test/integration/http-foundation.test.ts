@@ -69,6 +69,26 @@ for (const backend of testBackends()) {
         await t.http.post('/api/v1/service-tokens').set('Authorization', `Bearer ${res.body.token}`).send({ name: 'x' }).expect(401);
       });
 
+      it('A token revoked in the database after use stops within SERVICE_TOKEN_CACHE_SECONDS (at once with 0)', async () => {
+        const cached = await createTestApp(backend, { SERVICE_TOKEN_CACHE_SECONDS: '0.3' });
+        const uncached = await createTestApp(backend, { SERVICE_TOKEN_CACHE_SECONDS: '0' });
+        try {
+          for (const app of [cached, uncached]) {
+            const res = await app.http.post('/api/v1/service-tokens').set('Authorization', app.adminAuth).send({ name: 'cached' }).expect(201);
+            const auth = `Bearer ${res.body.token}`;
+            await app.http.get('/api/v1/orgs').set('Authorization', auth).expect(200);
+            await app.testDb.db('service_tokens').where({ id: res.body.id }).update({ revoked_at: new Date() });
+            const next = await app.http.get('/api/v1/orgs').set('Authorization', auth);
+            assert.equal(next.status, app === cached ? 200 : 401, 'the lookup is reused only for the cache time');
+            await new Promise((r) => setTimeout(r, 350));
+            await app.http.get('/api/v1/orgs').set('Authorization', auth).expect(401);
+          }
+        } finally {
+          await cached.close();
+          await uncached.close();
+        }
+      });
+
       it('Creating a token writes an audit event in the same transaction', async () => {
         const res = await t.http
           .post('/api/v1/service-tokens')

@@ -1,4 +1,4 @@
-import type { Queryable } from '../knex.js';
+import { prepared, type Queryable } from '../knex.js';
 
 export type GrantLevel = 'read' | 'write' | 'admin';
 
@@ -44,6 +44,10 @@ export type AccessFactsRow = {
  * them, is one round trip. Each grant branch starts from the user's side (their
  * teams, their roles) and probes project_grants through its per-subject unique
  * indexes (project_id, subject); `is not null` lets the planner use the partial ones.
+ * Team and role names are read only for the grants found (the foreign keys of
+ * team_members, team_roles and membership_roles keep every team and role in the
+ * org): joined up front, the small teams table was hashed once per pair, half the
+ * time of a 1,000-pair batch.
  */
 const FACTS_SQL = (pairs: string) => `
 with pairs as (${pairs})
@@ -70,9 +74,8 @@ select c.ord, c.user_id, c.project_id, c.session_id,
           from project_grants gr
          where gr.project_id = p.id and gr.org_id = p.org_id and gr.user_id = c.user_id and gr.user_id is not null
         union all
-        select 'team', gr.id, gr.level, t.id, t.name, null
+        select 'team', gr.id, gr.level, tm.team_id, (select t.name from teams t where t.id = tm.team_id), null
           from team_members tm
-          join teams t on t.org_id = tm.org_id and t.id = tm.team_id
           join project_grants gr on gr.project_id = p.id and gr.team_id = tm.team_id and gr.team_id is not null
          where tm.org_id = p.org_id and tm.user_id = c.user_id
         union all
@@ -80,17 +83,15 @@ select c.ord, c.user_id, c.project_id, c.session_id,
           from project_grants gr
          where gr.project_id = p.id and gr.builtin_role = m.role and gr.builtin_role is not null
         union all
-        select 'member_role', gr.id, gr.level, null, null, r.key
+        select 'member_role', gr.id, gr.level, null, null, (select r.key from roles r where r.id = mr.role_id)
           from membership_roles mr
-          join roles r on r.org_id = mr.org_id and r.id = mr.role_id
           join project_grants gr on gr.project_id = p.id and gr.role_id = mr.role_id and gr.role_id is not null
          where mr.org_id = p.org_id and mr.user_id = c.user_id
         union all
-        select 'team_role', gr.id, gr.level, t.id, t.name, r.key
+        select 'team_role', gr.id, gr.level, tm.team_id, (select t.name from teams t where t.id = tm.team_id),
+               (select r.key from roles r where r.id = tr.role_id)
           from team_members tm
-          join teams t on t.org_id = tm.org_id and t.id = tm.team_id
-          join team_roles tr on tr.org_id = tm.org_id and tr.team_id = tm.team_id
-          join roles r on r.org_id = tr.org_id and r.id = tr.role_id
+          join team_roles tr on tr.team_id = tm.team_id and tr.org_id = tm.org_id
           join project_grants gr on gr.project_id = p.id and gr.role_id = tr.role_id and gr.role_id is not null
          where tm.org_id = p.org_id and tm.user_id = c.user_id
       ) x
@@ -104,6 +105,17 @@ export function createAccessQueries(db: Queryable) {
     /** Facts for any number of pairs in one statement, in input order (arrays are unnested with ordinality). */
     async factsForPairs(pairs: readonly AccessPair[], q: Queryable = db): Promise<AccessFactsRow[]> {
       if (pairs.length === 0) return [];
+      if (pairs.length === 1) {
+        // one decision: planning took four times as long as running it, so it is prepared (typed
+        // scalars, not arrays, so the plan PostgreSQL keeps is one for a single pair)
+        const [pair] = pairs as [AccessPair];
+        const single = await prepared(
+          q,
+          FACTS_SQL(`select ?::uuid as user_id, ?::uuid as project_id, ?::uuid as session_id, 1::bigint as ord`),
+          [pair.userId, pair.projectId, pair.sessionId ?? null],
+        );
+        return single.rows as AccessFactsRow[];
+      }
       const result = await q.raw(
         FACTS_SQL(
           `select x.user_id, x.project_id, x.session_id, x.ord
