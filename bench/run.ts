@@ -55,8 +55,9 @@ function sizesFor(opts: { quick: boolean; large: boolean; users?: number }): Siz
     growthSmall: quick ? 2_000 : 10_000,
     growthLarge: quick ? 20_000 : 100_000,
     accessSingles: quick ? 2_000 : 10_000,
-    accessBatches: quick ? 20 : 100,
-    signIns: quick ? 300 : 2_000,
+    // at least three rounds of the 16 connections: 20 batches measured mostly the ramp-down of one round
+    accessBatches: quick ? 48 : 100,
+    signIns: quick ? 600 : 2_000,
     growthProbes: quick ? 200 : 500,
     // Measured back to back in 250-user chunks, the service's CPU per imported user falls until about
     // 1,250-1,500 users (3.9 -> 1.5 ms) and is flat after: the warm-up import is that long in every mode.
@@ -69,10 +70,11 @@ function sizesFor(opts: { quick: boolean; large: boolean; users?: number }): Siz
       bigGroup: 2_000,
       deactivations: 100,
       accessSingles: quick ? 500 : 1_000,
-      accessBatches: quick ? 3 : 5,
+      // one batch per pooled connection, app and raw: a backend's first run of the statement loads its catalog caches
+      accessBatches: 16,
       // after 200 warm-up sign-ins, V8 still compiled ~780 functions (xml-crypto, xpath, xmldom) during the
       // 2,000 measured ones (--trace-opt), at 8 ms of service CPU per sign-in; after 1,000, 5-6 ms
-      signIns: quick ? 300 : 1000,
+      signIns: quick ? 600 : 1000,
       growthProbes: 50,
     },
   };

@@ -22,6 +22,8 @@ export function adminRouter(ctx: AppContext): Router {
   const router = Router();
   router.use(authenticate(ctx));
   router.use(express.json({ limit: ctx.config.bodyLimit, type: ['application/json', 'application/*+json'] }));
+  // the backend's hot path first: express walks the routes in order (no access path matches another route)
+  accessRoutes(router, ctx);
   serviceTokenRoutes(router, ctx);
   sessionsRoutes(router, ctx);
   orgsRoutes(router, ctx);
@@ -30,7 +32,6 @@ export function adminRouter(ctx: AppContext): Router {
   rolesRoutes(router, ctx);
   teamsRoutes(router, ctx);
   projectsRoutes(router, ctx);
-  accessRoutes(router, ctx);
   invitesRoutes(router, ctx);
   auditEventsRoutes(router, ctx);
   mfaRoutes(router, ctx);
