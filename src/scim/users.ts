@@ -113,20 +113,6 @@ export function toOutput(row: ScimUserRow, usersPath: string): Record<string, un
 }
 
 /** `active` set (Okta's and Entra's deactivate/reactivate) and nothing else: the new value, else undefined. */
-/**
- * `active` when the operations set nothing else, judged before the row is read: the normalisation
- * reads the current resource only for filtered paths, which are never `active` alone. Operations it
- * refuses go the long way, which refuses them after the row is known to exist.
- */
-function activeOnlyPatch(ops: PatchOperation[]): boolean | undefined {
-  if (!ops.length) return undefined;
-  try {
-    return activeOnly(normaliseUserOperations(ops, {}));
-  } catch {
-    return undefined;
-  }
-}
-
 function activeOnly(ops: PatchOperation[]): boolean | undefined {
   let active: boolean | undefined;
   for (const op of ops) {
@@ -143,6 +129,20 @@ function activeOnly(ops: PatchOperation[]): boolean | undefined {
     active = value;
   }
   return active;
+}
+
+/**
+ * `active` when the operations set nothing else, judged before the row is read: the normalisation
+ * reads the current resource only for filtered paths, which are never `active` alone. Operations it
+ * refuses go the long way, which refuses them after the row is known to exist.
+ */
+function activeOnlyPatch(ops: PatchOperation[]): boolean | undefined {
+  if (!ops.length) return undefined;
+  try {
+    return activeOnly(normaliseUserOperations(ops, {}));
+  } catch {
+    return undefined;
+  }
 }
 
 export function createUserHandlers(ctx: ScimContext) {
