@@ -12,12 +12,14 @@ export type TokenCache<T> = {
   epoch(): number;
   set(hash: string, value: T, epoch: number): void;
   invalidate(matches: (value: T) => boolean): void;
+  /** The cached value, else what `read` finds (cached unless an invalidation ran meanwhile). */
+  lookup(hash: string, read: () => Promise<T | undefined>): Promise<T | undefined>;
 };
 
 export function createTokenCache<T>(ttlMs: number, maxEntries = 10_000): TokenCache<T> {
   const entries = new Map<string, { value: T; expires: number }>();
   let epoch = 0;
-  return {
+  const cache: TokenCache<T> = {
     get(hash) {
       const entry = entries.get(hash);
       if (!entry) return undefined;
@@ -37,5 +39,14 @@ export function createTokenCache<T>(ttlMs: number, maxEntries = 10_000): TokenCa
       epoch++;
       for (const [hash, entry] of entries) if (matches(entry.value)) entries.delete(hash);
     },
+    async lookup(hash, read) {
+      const cached = cache.get(hash);
+      if (cached) return cached;
+      const startedAt = epoch;
+      const value = await read();
+      if (value) cache.set(hash, value, startedAt);
+      return value;
+    },
   };
+  return cache;
 }

@@ -251,7 +251,7 @@ export function createGroupHandlers(ctx: ScimContext) {
         const r = await queries.groups.patchMembers(
           { directoryId: dir.id, orgId: dir.org_id, id: id.toLowerCase() },
           { ...plan, versions: ifMatchVersions(ifMatch) },
-          { type: actor.type, id: actor.id, requestId: actor.requestId ?? null },
+          actor,
         );
         if (!r.found) throw scimError(404, `Resource ${id} not found`);
         if (!r.matched) throw preconditionFailed(r.version);

@@ -155,17 +155,15 @@ export function createUserHandlers(ctx: ScimContext) {
       ? toOutput(row, usersPath)
       : (new SCIMMY.Schemas.User(toResource(row), 'out', usersPath, attributes as never) as unknown as Record<string, unknown>);
 
-  const isScimId = (id: string) => /^[0-9a-f-]{36}$/i.test(id);
-
   async function requireRow(id: string, q: Knex | Knex.Transaction, forUpdate = false) {
-    const row = isScimId(id) ? await queries.users.find(dir.id, id.toLowerCase(), q, { forUpdate }) : undefined;
+    const row = isUuid(id) ? await queries.users.find(dir.id, id.toLowerCase(), q, { forUpdate }) : undefined;
     if (!row) throw scimError(404, `Resource ${id} not found`);
     return row;
   }
 
   /** The link row and its account (same statement), for a write that checks the version. */
   async function readRow(id: string) {
-    const found = isScimId(id) ? await queries.users.readWithAccount(dir.id, id.toLowerCase(), db) : undefined;
+    const found = isUuid(id) ? await queries.users.readWithAccount(dir.id, id.toLowerCase(), db) : undefined;
     if (!found) throw scimError(404, `Resource ${id} not found`);
     return found;
   }
@@ -340,11 +338,7 @@ export function createUserHandlers(ctx: ScimContext) {
       const active = isUuid(id) ? activeOnlyPatch(ops) : undefined;
       if (active !== undefined) {
         // deactivate/reactivate, what a deprovisioning wave sends: one statement, checked and audited in SQL
-        const r = await queries.users.setActive({ directoryId: dir.id, orgId: dir.org_id, id: id.toLowerCase() }, active, ifMatchVersions(ifMatch), {
-          type: actor.type,
-          id: actor.id,
-          requestId: actor.requestId ?? null,
-        });
+        const r = await queries.users.setActive({ directoryId: dir.id, orgId: dir.org_id, id: id.toLowerCase() }, active, ifMatchVersions(ifMatch), actor);
         if (!r.found) throw scimError(404, `Resource ${id} not found`);
         if (!r.row) throw preconditionFailed(r.version!);
         return { row: r.row, body: format(r.row, attributes) };

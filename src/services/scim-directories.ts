@@ -213,12 +213,7 @@ export function createScimDirectoryService(deps: CoreDeps) {
     async authenticate(directoryId: string, token: string | undefined): Promise<ScimDirectoryRow | 'invalid' | 'disabled'> {
       if (!token || !isUuid(directoryId)) return 'invalid';
       const hash = hashToken(token);
-      let row = tokenCache.get(hash);
-      if (!row) {
-        const epoch = tokenCache.epoch();
-        row = await directories.findByTokenHash(hash);
-        if (row) tokenCache.set(hash, row, epoch);
-      }
+      const row = await tokenCache.lookup(hash, () => directories.findByTokenHash(hash));
       if (!row || !digestsEqual(row.token_hash, hash) || row.id !== directoryId.toLowerCase()) return 'invalid';
       return row.enabled ? row : 'disabled';
     },

@@ -20,12 +20,7 @@ export function createServiceTokenService(db: Db, queries: ServiceTokenQueries, 
      */
     async authenticate(token: string): Promise<ServicePrincipal | undefined> {
       const hash = hashToken(token);
-      let row = tokenCache.get(hash);
-      if (!row) {
-        const epoch = tokenCache.epoch();
-        row = await queries.findActiveByHash(hash);
-        if (row) tokenCache.set(hash, row, epoch);
-      }
+      const row = await tokenCache.lookup(hash, () => queries.findActiveByHash(hash));
       if (!row || !digestsEqual(row.token_hash, hash)) return undefined;
       if (!row.last_used_at || Date.now() - row.last_used_at.getTime() > TOUCH_INTERVAL_MS) {
         row.last_used_at = new Date(); // the cached copy too: one touch per interval

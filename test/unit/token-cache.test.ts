@@ -38,4 +38,20 @@ describe('token lookup cache', () => {
     assert.equal(small.get('h1'), undefined, 'oldest evicted');
     assert.deepEqual(small.get('h3'), { id: 'h3' });
   });
+
+  it('lookup reads once, serves the cached row after, and does not cache a read an invalidation overtook', async () => {
+    const cache = createTokenCache<{ id: string }>(60_000);
+    let reads = 0;
+    const read = async () => (reads++, { id: 'a' });
+    assert.deepEqual(await cache.lookup('h1', read), { id: 'a' });
+    assert.deepEqual(await cache.lookup('h1', read), { id: 'a' });
+    assert.equal(reads, 1);
+    assert.equal(await cache.lookup('h2', async () => undefined), undefined);
+    const raced = cache.lookup('h3', async () => {
+      cache.invalidate(() => true); // a rotation commits while the read is in flight
+      return { id: 'old' };
+    });
+    assert.deepEqual(await raced, { id: 'old' });
+    assert.equal(cache.get('h3'), undefined);
+  });
 });

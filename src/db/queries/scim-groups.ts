@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { AUDIT_COLUMNS } from '../../audit/record.js';
+import type { AuditActor } from '../../auth/principal.js';
 import { pgArray, prepared, type Queryable, type SqlPart } from '../knex.js';
 import type { GroupRoleMapping } from './scim-directories.js';
 import { directoryResourceQueries } from './directory-resources.js';
@@ -125,7 +126,7 @@ export function createScimGroupQueries(db: Queryable) {
     async patchMembers(
       group: { directoryId: string; orgId: string; id: string },
       change: { kind: 'add' | 'remove'; ids: string[]; versions: string[] | null },
-      actor: { type: string; id: string; requestId: string | null },
+      actor: AuditActor,
       q: Queryable = db,
     ): Promise<{ found: boolean; version: number; matched: boolean; missing: string[] }> {
       const ids = pgArray(scimIds(change.ids));
@@ -180,7 +181,7 @@ export function createScimGroupQueries(db: Queryable) {
                 coalesce((select version from updated), (select version from g)) as version,
                 exists (select 1 from ok) as matched,
                 coalesce((select array_agg(id::text) from missing), '{}') as missing`,
-        [group.directoryId, group.id, versions, versions, ...memberBindings, actor.type, actor.id, actor.requestId],
+        [group.directoryId, group.id, versions, versions, ...memberBindings, actor.type, actor.id, actor.requestId ?? null],
       );
       return res.rows[0] as { found: boolean; version: number; matched: boolean; missing: string[] };
     },

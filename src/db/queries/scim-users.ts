@@ -1,4 +1,5 @@
 import { AUDIT_COLUMNS } from '../../audit/record.js';
+import type { AuditActor } from '../../auth/principal.js';
 import { pgArray, prepared, type Queryable, type SqlPart } from '../knex.js';
 import { directoryResourceQueries } from './directory-resources.js';
 
@@ -199,7 +200,7 @@ export function createScimUserQueries(db: Queryable) {
       link: { directoryId: string; orgId: string; id: string },
       active: boolean,
       versions: string[] | null,
-      actor: { type: string; id: string; requestId: string | null },
+      actor: AuditActor,
       q: Queryable = db,
     ): Promise<{ found: boolean; version: number | null; row: ScimUserRow | undefined }> {
       const flipped = membershipStatusUpdate(link.orgId, link.directoryId, { sql: 'select user_id from ok' }, active, 'flipped');
@@ -228,7 +229,7 @@ export function createScimUserQueries(db: Queryable) {
          )
          select exists (select 1 from b) as found, (select version from b) as current_version, ${columnsOf('u')}
            from (select 1) one left join updated u on true`,
-        [link.directoryId, link.id, versionList, versionList, active, active, ...flipped.bindings, actor.type, actor.id, actor.requestId],
+        [link.directoryId, link.id, versionList, versionList, active, active, ...flipped.bindings, actor.type, actor.id, actor.requestId ?? null],
       );
       const { found, current_version, ...row } = res.rows[0] as ScimUserRow & { found: boolean; current_version: number | null };
       return { found, version: current_version, row: row.id ? row : undefined };
