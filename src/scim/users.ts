@@ -230,14 +230,16 @@ export function createUserHandlers(ctx: ScimContext) {
       { onlyIf: 'updated' },
     );
     const changes = account ? profileChanges(account, parsed) : undefined;
-    if (!account || !changes || (!changes.nameChanged && !changes.emailChanged) || !account.domainVerified) {
-      return queries.users.update(before, values, audit, db);
-    }
-    return db.transaction(async (trx) => {
-      const row = await queries.users.update(before, values, audit, trx);
-      if (row) await syncProfile(account, parsed, trx, account.domainVerified);
-      return row;
-    });
+    const written =
+      !account || !changes || (!changes.nameChanged && !changes.emailChanged) || !account.domainVerified
+        ? await queries.users.update(before, values, audit, db)
+        : await db.transaction(async (trx) => {
+            const written = await queries.users.update(before, values, audit, trx);
+            if (written) await syncProfile(account, parsed, trx, account.domainVerified);
+            return written;
+          });
+    if (written?.shared) await queries.users.reconcileMembershipStatus(dir.org_id, before.user_id);
+    return written?.row;
   }
 
   /**
@@ -318,6 +320,8 @@ export function createUserHandlers(ctx: ScimContext) {
           await recordAudit(trx, createEvent(inserted, created));
           return inserted;
         }));
+      // an adopted person may be linked from another directory of the org too
+      if (!fresh) await queries.users.reconcileMembershipStatus(dir.org_id, row.user_id);
       return { row, body: format(row, attributes) };
     },
 
@@ -338,10 +342,18 @@ export function createUserHandlers(ctx: ScimContext) {
       const active = isUuid(id) ? activeOnlyPatch(ops) : undefined;
       if (active !== undefined) {
         // deactivate/reactivate, what a deprovisioning wave sends: one statement, checked and audited in SQL
-        const r = await queries.users.setActive({ directoryId: dir.id, orgId: dir.org_id, id: id.toLowerCase() }, active, ifMatchVersions(ifMatch), actor);
-        if (!r.found) throw scimError(404, `Resource ${id} not found`);
-        if (!r.row) throw preconditionFailed(r.version!);
-        return { row: r.row, body: format(r.row, attributes) };
+        const link = { directoryId: dir.id, orgId: dir.org_id, id: id.toLowerCase() };
+        for (let attempt = 0; ; attempt++) {
+          const r = await queries.users.setActive(link, active, ifMatchVersions(ifMatch), actor);
+          if (!r.found) throw scimError(404, `Resource ${id} not found`);
+          if (r.raced) {
+            if (attempt >= 20) throw scimError(409, `Resource ${id} is being changed by other requests; retry`);
+            continue;
+          }
+          if (!r.row) throw preconditionFailed(r.version!);
+          if (r.shared) await queries.users.reconcileMembershipStatus(dir.org_id, r.row.user_id);
+          return { row: r.row, body: format(r.row, attributes) };
+        }
       }
       const row = await updateRow(id, ifMatch, async (before) => {
         if (!ops.length) return undefined;

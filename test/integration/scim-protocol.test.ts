@@ -372,8 +372,31 @@ for (const backend of testBackends()) {
         assert.equal(await status(bossId, first.orgId), 'active');
       });
 
-      it('parallel active PATCHes of one user: each bumps the version once and writes one event', async () => {
-        const u = await d.scim.post('/Users', userBody('active-par@example.com'));
+      it('two directories deactivating one person at the same time leave them suspended (fast and read-then-write paths)', async () => {
+        const first = await scimDirectory(t);
+        const second = await scimDirectory(t, { name: 'Second' }, first.orgId);
+        const deactivate = [
+          [{ op: 'replace', path: 'active', value: false }],
+          [{ op: 'replace', value: { active: false, title: 'Gone' } }],
+        ];
+        for (let round = 0; round < 6; round++) {
+          const email = `two-dirs-race${round}@example.com`;
+          const a = await first.scim.post('/Users', userBody(email));
+          const b = await second.scim.post('/Users', userBody(email));
+          const userId = (await scimUserRow(t, a.body.id)).user_id;
+          const [ra, rb] = await Promise.all([
+            patchUser(a.body.id, deactivate[round % 2]!, undefined, first),
+            patchUser(b.body.id, deactivate[Math.floor(round / 2) % 2]!, undefined, second),
+          ]);
+          assert.deepEqual([ra.status, rb.status], [200, 200]);
+          assert.equal(await status(userId, first.orgId), 'suspended', `round ${round}`);
+        }
+      });
+
+      it('parallel active PATCHes of one user: each bumps the version once, writes one event, and leaves the membership as the last one set', async () => {
+        // several rounds: a PATCH that waited for another's row lock must still see the membership that one wrote
+        for (let round = 0; round < 8; round++) {
+        const u = await d.scim.post('/Users', userBody(`active-par${round}@example.com`));
         const results = await Promise.all(Array.from({ length: 10 }, (_, i) => patchUser(u.body.id, [{ op: 'replace', path: 'active', value: i % 2 === 1 }])));
         assert.deepEqual(results.map((r) => r.status), results.map(() => 200));
         assert.deepEqual(results.map((r) => r.headers.etag).sort(), Array.from({ length: 10 }, (_, i) => `W/"${i + 2}"`).sort());
@@ -382,6 +405,7 @@ for (const backend of testBackends()) {
         assert.deepEqual([row.version, row.active], [11, last.body.active]);
         assert.equal(await status(row.user_id), row.active ? 'active' : 'suspended');
         assert.equal((await events(u.body.id)).length, 10);
+        }
       });
     });
 

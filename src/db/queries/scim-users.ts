@@ -47,6 +47,10 @@ function membershipStatusUpdate(orgId: string, directoryId: string, userId: stri
   };
 }
 
+/** Whether another directory of the org links the person of the row `updated` returned. */
+const SHARED = `exists (select 1 from scim_users o
+                 where o.org_id = updated.org_id and o.user_id = updated.user_id and o.directory_id <> updated.directory_id) as shared`;
+
 /** scim_users columns, listed: the statements below are prepared (see `prepared`). */
 const COLUMNS = 'id, org_id, directory_id, user_id, user_name, external_id, active, attributes, version, created_at, updated_at';
 const columnsOf = (alias: string) => COLUMNS.split(', ').map((c) => `${alias}.${c}`).join(', ');
@@ -165,7 +169,7 @@ export function createScimUserQueries(db: Queryable) {
      * status update only reads other directories' rows, so the statement's snapshot
      * is the right one.
      */
-    async update(before: ScimUserRow, values: ScimUserValues, audit: SqlPart, q: Queryable = db): Promise<ScimUserRow | undefined> {
+    async update(before: ScimUserRow, values: ScimUserValues, audit: SqlPart, q: Queryable = db): Promise<{ row: ScimUserRow; shared: boolean } | undefined> {
       const status =
         values.active !== before.active ? membershipStatusUpdate(before.org_id, before.directory_id, before.user_id, values.active, 'updated') : undefined;
       const res = await prepared(
@@ -174,7 +178,7 @@ export function createScimUserQueries(db: Queryable) {
            update scim_users set user_name = ?, external_id = ?, active = ?, attributes = ?::jsonb, version = version + 1, updated_at = now()
             where id = ? and version = ? returning ${COLUMNS}
          )${status ? `, membership_status as (${status.sql})` : ''}, audit as (${audit.sql})
-         select ${COLUMNS} from updated`,
+         select ${COLUMNS}, ${status ? SHARED : 'false as shared'} from updated`,
         [
           values.user_name,
           values.external_id,
@@ -186,15 +190,24 @@ export function createScimUserQueries(db: Queryable) {
           ...audit.bindings,
         ],
       );
-      return res.rows[0] as ScimUserRow | undefined;
+      const found = res.rows[0] as (ScimUserRow & { shared: boolean }) | undefined;
+      if (!found) return undefined;
+      const { shared, ...row } = found;
+      return { row, shared };
     },
     /**
      * A PATCH of `active` alone (a deprovisioning wave, Okta's and Entra's most common write) as
-     * ONE statement, the same writes `update` makes after a read: lock the link row, check
-     * If-Match (`versions`; null accepts any), set `active` (attributes too), bump the version,
-     * suspend or reactivate the membership when `active` flips, and write the audit event, built
-     * in SQL as the read-then-write path builds it. `row` is undefined when the row is missing
-     * (`found` false) or the version did not match (`version` is the current one).
+     * ONE statement, the same writes `update` makes after a read: check If-Match (`versions`;
+     * null accepts any), set `active` (attributes too), bump the version, suspend or reactivate
+     * the membership when `active` flips, and write the audit event, built in SQL as the
+     * read-then-write path builds it. `row` is undefined when the row is missing (`found`
+     * false) or the version did not match (`version` is the current one).
+     *
+     * No row lock: a statement that waited for one would decide the membership from the
+     * snapshot it took before the wait, which misses the write it waited for. The update
+     * applies only if the row is still the one the snapshot read; `raced` says another writer
+     * got there first (nothing written; run it again). `shared`: another directory of the org
+     * links the person too (see `reconcileMembershipStatus`).
      */
     async setActive(
       link: { directoryId: string; orgId: string; id: string },
@@ -202,7 +215,7 @@ export function createScimUserQueries(db: Queryable) {
       versions: string[] | null,
       actor: AuditActor,
       q: Queryable = db,
-    ): Promise<{ found: boolean; version: number | null; row: ScimUserRow | undefined }> {
+    ): Promise<{ found: boolean; version: number | null; row: ScimUserRow | undefined; raced: boolean; shared: boolean }> {
       const flipped = membershipStatusUpdate(link.orgId, link.directoryId, { sql: 'select user_id from ok' }, active, 'flipped');
       const view = (alias: string) =>
         `'userName', ${alias}.user_name, 'externalId', ${alias}.external_id, 'active', ${alias}.active, 'userId', ${alias}.user_id, 'version', ${alias}.version`;
@@ -210,13 +223,13 @@ export function createScimUserQueries(db: Queryable) {
       const res = await prepared(
         q,
         `with b as (
-           select ${COLUMNS} from scim_users where directory_id = ? and id = ?::uuid for update
+           select ${COLUMNS} from scim_users where directory_id = ? and id = ?::uuid
          ), ok as (
            select * from b where ?::text[] is null or b.version::text = any(?::text[])
          ), updated as (
            update scim_users su set active = ?, attributes = su.attributes || jsonb_build_object('active', ?::boolean),
                   version = su.version + 1, updated_at = now()
-             from ok where su.id = ok.id
+             from ok where su.id = ok.id and su.version = ok.version
            returning ${columnsOf('su')}
          ), flipped as (
            select 1 from ok join updated u on u.id = ok.id where ok.active <> u.active
@@ -227,12 +240,39 @@ export function createScimUserQueries(db: Queryable) {
                   'scim_user', ok.id::text, jsonb_build_object(${view('ok')}), jsonb_build_object(${view('u')}), ?
              from updated u join ok on ok.id = u.id
          )
-         select exists (select 1 from b) as found, (select version from b) as current_version, ${columnsOf('u')}
+         select exists (select 1 from b) as found, (select version from b) as current_version,
+                exists (select 1 from ok) and u.id is null as raced, coalesce((select ${SHARED} from flipped, updated), false) as shared,
+                ${columnsOf('u')}
            from (select 1) one left join updated u on true`,
         [link.directoryId, link.id, versionList, versionList, active, active, ...flipped.bindings, actor.type, actor.id, actor.requestId ?? null],
       );
-      const { found, current_version, ...row } = res.rows[0] as ScimUserRow & { found: boolean; current_version: number | null };
-      return { found, version: current_version, row: row.id ? row : undefined };
+      const { found, current_version, raced, shared, ...row } = res.rows[0] as ScimUserRow & {
+        found: boolean;
+        current_version: number | null;
+        raced: boolean;
+        shared: boolean;
+      };
+      return { found, version: current_version, row: row.id ? row : undefined, raced, shared };
+    },
+    /**
+     * Sets the status of a person linked from several directories of the org from all their
+     * links at once: active while any link is. A write decides from its statement's snapshot,
+     * so two directories deactivating the same person at the same moment each see the other
+     * link still active; this runs after such a write has committed, under the membership's
+     * row lock and with a snapshot taken after it, so the last one to run sees every commit.
+     */
+    async reconcileMembershipStatus(orgId: string, userId: string): Promise<void> {
+      await db.transaction(async (trx) => {
+        await trx.raw(`select 1 from memberships where org_id = ? and user_id = ? for update`, [orgId, userId]);
+        await trx.raw(
+          `update memberships m set status = s.status, updated_at = now()
+             from (select case when exists (select 1 from scim_users o where o.org_id = ? and o.user_id = ? and o.active)
+                               then 'active' else 'suspended' end as status) s
+            where m.org_id = ? and m.user_id = ? and m.role <> 'owner' and m.status <> s.status
+              and exists (select 1 from scim_users o where o.org_id = ? and o.user_id = ?)`,
+          [orgId, userId, orgId, userId, orgId, userId],
+        );
+      });
     },
     async remove(id: string, q: Queryable = db): Promise<void> {
       await q('scim_users').where({ id }).delete();
