@@ -248,16 +248,19 @@ export function createGroupHandlers(ctx: ScimContext) {
       const plan = mappings.length ? undefined : memberOnlyPlan(ops);
       if (plan && isUuid(id)) {
         // what Entra and Okta send all day: one statement, checked and audited in SQL
-        const r = await queries.groups.patchMembers(
-          { directoryId: dir.id, orgId: dir.org_id, id: id.toLowerCase() },
-          { ...plan, versions: ifMatchVersions(ifMatch) },
-          actor,
-        );
-        if (!r.found) throw scimError(404, `Resource ${id} not found`);
-        if (!r.matched) throw preconditionFailed(r.version);
-        const missing = new Set(r.missing);
-        refuseUnknown(plan.ids.filter((m) => missing.has(m.toLowerCase())));
-        return { version: r.version };
+        const group = { directoryId: dir.id, orgId: dir.org_id, id: id.toLowerCase() };
+        for (let attempt = 0; ; attempt++) {
+          const r = await queries.groups.patchMembers(group, { ...plan, versions: ifMatchVersions(ifMatch) }, actor);
+          if (!r.found) throw scimError(404, `Resource ${id} not found`);
+          if (!r.matched) throw preconditionFailed(r.version);
+          if (r.raced) {
+            if (attempt >= 20) throw scimError(409, `Resource ${id} is being changed by other requests; retry`);
+            continue;
+          }
+          const missing = new Set(r.missing);
+          refuseUnknown(plan.ids.filter((m) => missing.has(m.toLowerCase())));
+          return { version: r.version };
+        }
       }
       return db.transaction(async (trx) => {
         const before = await requireRow(id, trx, true);

@@ -295,6 +295,22 @@ for (const backend of testBackends()) {
         assert.deepEqual(got.body.members.map((m: { value: string }) => m.value).sort(), [...ids].sort());
         assert.equal((await updates(g.body.id)).length, ids.length);
       });
+
+      it('parallel add and remove of one member: the group ends as the later version left it', async () => {
+        const u = await d.scim.post('/Users', userBody('add-remove-race@example.com'));
+        const path = `members[value eq "${u.body.id}"]`;
+        for (let round = 0; round < 8; round++) {
+          const g = await d.scim.post('/Groups', { schemas: [GROUP], displayName: `Add/remove race ${round}` });
+          const [added, removed] = await Promise.all([
+            patchGroup(g.body.id, [{ op: 'add', path: 'members', value: [{ value: u.body.id }] }]),
+            patchGroup(g.body.id, [{ op: 'remove', path }]),
+          ]);
+          assert.deepEqual([added.status, removed.status], [204, 204]);
+          const addedLast = added.headers.etag === 'W/"3"';
+          const members = (await d.scim.get(`/Groups/${g.body.id}`)).body.members ?? [];
+          assert.deepEqual(members.map((m: { value: string }) => m.value), addedLast ? [u.body.id] : [], `round ${round}: ${added.headers.etag} ${removed.headers.etag}`);
+        }
+      });
     });
 
     describe('user active PATCHes (the one-statement path)', () => {

@@ -115,43 +115,53 @@ export function createScimGroupQueries(db: Queryable) {
 
     /**
      * A PATCH that only adds members, or only removes given members, as ONE statement (no
-     * BEGIN/COMMIT): lock the group, check If-Match (`versions` as `ifMatchVersions` gives
-     * them, null = any), add or remove, bump the version and write the `scim_group.update`
+     * BEGIN/COMMIT): check If-Match (`versions` as `ifMatchVersions` gives them, null = any),
+     * add or remove, bump the version and write the `scim_group.update`
      * event built in SQL (the shape `finishUpdate` gives it). An add writes nothing at all
      * when one of the ids is not a user of this directory; `missing` lists those ids. The
      * caller passes only canonical UUIDs (anything else falls back to the transaction path,
-     * which refuses it). Concurrent PATCHes of one group queue on the row lock; the version
-     * bump applies to the latest row version.
+     * which refuses it).
+     *
+     * No row lock: a statement that waited for one would change the members as its snapshot,
+     * taken before the wait, saw them (a remove missed the add it waited for). The members
+     * change only when the version bump applies to the row the snapshot read; `raced` says
+     * another writer got there first and nothing was written (run it again).
      */
     async patchMembers(
       group: { directoryId: string; orgId: string; id: string },
       change: { kind: 'add' | 'remove'; ids: string[]; versions: string[] | null },
       actor: AuditActor,
       q: Queryable = db,
-    ): Promise<{ found: boolean; version: number; matched: boolean; missing: string[] }> {
+    ): Promise<{ found: boolean; version: number; matched: boolean; raced: boolean; missing: string[] }> {
       const ids = pgArray(scimIds(change.ids));
-      const memberSql =
+      // `missing` comes before the version bump (an unknown id stops it), `changed` after it
+      // (members change only when the bump applied)
+      const missingSql =
         change.kind === 'add'
           ? `known as (
                select su.id, su.user_id from unnest(?::uuid[]) as x(id) join scim_users su on su.id = x.id
                 where su.directory_id = ? and su.org_id = ?
              ), missing as (
                select x.id from unnest(?::uuid[]) as x(id) where not exists (select 1 from known k where k.id = x.id)
-             ), changed as (
+             )`
+          : `missing as (select null::uuid as id where false)`;
+      const changedSql =
+        change.kind === 'add'
+          ? `changed as (
                insert into team_members (org_id, team_id, user_id)
                select m.org_id, ok.team_id, m.user_id from ok cross join known k join memberships m on m.org_id = ok.org_id and m.user_id = k.user_id
-                where not exists (select 1 from missing)
+                where exists (select 1 from updated)
                on conflict (team_id, user_id) do nothing
                returning user_id
              )`
-          : `missing as (select null::uuid as id where false),
-             changed as (
+          : `changed as (
                delete from team_members tm using ok
-                where tm.org_id = ok.org_id and tm.team_id = ok.team_id
+                where tm.org_id = ok.org_id and tm.team_id = ok.team_id and exists (select 1 from updated)
                   and tm.user_id = any(array(select su.user_id from unnest(?::uuid[]) as x(id) join scim_users su on su.id = x.id where su.directory_id = ?))
                returning tm.user_id
              )`;
-      const memberBindings = change.kind === 'add' ? [ids, group.directoryId, group.orgId, ids] : [ids, group.directoryId];
+      const missingBindings = change.kind === 'add' ? [ids, group.directoryId, group.orgId, ids] : [];
+      const changedBindings = change.kind === 'add' ? [] : [ids, group.directoryId];
       const [changedKey, otherKey] = change.kind === 'add' ? ['membersAdded', 'membersRemoved'] : ['membersRemoved', 'membersAdded'];
       const view = (version: string) =>
         `'displayName', ok.display_name, 'externalId', ok.external_id, 'teamId', ok.team_id, 'version', ${version}`;
@@ -159,14 +169,14 @@ export function createScimGroupQueries(db: Queryable) {
       const res = await prepared(
         q,
         `with g as (
-           select id, org_id, team_id, display_name, external_id, version from scim_groups where directory_id = ? and id = ? for update
+           select id, org_id, team_id, display_name, external_id, version from scim_groups where directory_id = ? and id = ?
          ), ok as (
            select * from g where ?::text[] is null or g.version::text = any(?::text[])
-         ), ${memberSql}, updated as (
+         ), ${missingSql}, updated as (
            update scim_groups sg set version = sg.version + 1, updated_at = now()
-             from ok where sg.id = ok.id and not exists (select 1 from missing)
+             from ok where sg.id = ok.id and sg.version = ok.version and not exists (select 1 from missing)
            returning sg.id, sg.version
-         ), audit as (
+         ), ${changedSql}, audit as (
            insert into audit_events (${AUDIT_COLUMNS})
            select ok.org_id, ?, ?, 'scim_group.update', 'scim_group', ok.id::text,
                   jsonb_build_object(${view('ok.version')}),
@@ -180,10 +190,11 @@ export function createScimGroupQueries(db: Queryable) {
          select exists (select 1 from g) as found,
                 coalesce((select version from updated), (select version from g)) as version,
                 exists (select 1 from ok) as matched,
+                exists (select 1 from ok) and not exists (select 1 from missing) and not exists (select 1 from updated) as raced,
                 coalesce((select array_agg(id::text) from missing), '{}') as missing`,
-        [group.directoryId, group.id, versions, versions, ...memberBindings, actor.type, actor.id, actor.requestId ?? null],
+        [group.directoryId, group.id, versions, versions, ...missingBindings, ...changedBindings, actor.type, actor.id, actor.requestId ?? null],
       );
-      return res.rows[0] as { found: boolean; version: number; matched: boolean; missing: string[] };
+      return res.rows[0] as { found: boolean; version: number; matched: boolean; raced: boolean; missing: string[] };
     },
 
     // ---------- members (SCIM ids are scim_users.id of the same directory) ----------
