@@ -38,64 +38,93 @@ export type AccessFactsRow = {
   grants: GrantFact[];
 };
 
-/**
- * The decision query. `pairs` is a relation (user_id, project_id, session_id, ord);
- * everything else is gathered in the same statement so a decision, or a batch of
- * them, is one round trip. Each grant branch starts from the user's side (their
- * teams, their roles) and probes project_grants through its per-subject unique
- * indexes (project_id, subject); `is not null` lets the planner use the partial ones.
- * Team and role names are read only for the grants found (the foreign keys of
- * team_members, team_roles and membership_roles keep every team and role in the
- * org): joined up front, the small teams table was hashed once per pair, half the
- * time of a 1,000-pair batch.
- */
-const FACTS_SQL = (pairs: string) => `
-with pairs as (${pairs})
-select c.ord, c.user_id, c.project_id, c.session_id,
+/** What a decision reads about the pair: project, org policy, user and membership. */
+const PAIR_COLUMNS = `c.ord, c.user_id, c.project_id, c.session_id,
        p.org_id, p.visibility as project_visibility,
        o.visibility as org_visibility, o.mfa_required, o.mfa_grace_period_hours, o.mfa_required_since, o.sso_required,
        u.status as user_status,
-       m.role as membership_role, m.status as membership_status,
-       exists (select 1 from user_totp ut where ut.user_id = c.user_id and ut.confirmed_at is not null) as mfa_enrolled,
-       s.id as live_session_id, s.amr as session_amr, s.sso_org_id as session_sso_org_id,
-       coalesce(g.grants, '[]'::json) as grants
-  from pairs c
+       m.role as membership_role, m.status as membership_status`;
+const PAIR_JOINS = `pairs c
   left join projects p on p.id = c.project_id
   left join organizations o on o.id = p.org_id
   left join users u on u.id = c.user_id
-  left join memberships m on m.org_id = p.org_id and m.user_id = c.user_id
-  left join sessions s on s.id = c.session_id and s.user_id = c.user_id and s.revoked_at is null and s.expires_at > now()
+  left join memberships m on m.org_id = p.org_id and m.user_id = c.user_id`;
+/** MFA enrolment and the named session, when it is a live session of this user. */
+const SESSION_COLUMNS = `exists (select 1 from user_totp ut where ut.user_id = c.user_id and ut.confirmed_at is not null) as mfa_enrolled,
+       s.id as live_session_id, s.amr as session_amr, s.sso_org_id as session_sso_org_id`;
+const SESSION_JOIN = `left join sessions s on s.id = c.session_id and s.user_id = c.user_id and s.revoked_at is null and s.expires_at > now()`;
+
+/**
+ * Every grant that applies to the pairs of `k` (ord, user_id, project_id, org_id,
+ * membership_role). Each branch starts from the user's side (their teams, their roles)
+ * and meets project_grants on its per-subject unique indexes (project_id, subject);
+ * `is not null` lets the planner use the partial ones. Team and role names are read
+ * only for the grants found (the foreign keys of team_members, team_roles and
+ * membership_roles keep every team and role in the org): joined up front, the small
+ * teams table was hashed once per pair, half the time of a 1,000-pair batch.
+ */
+const GRANTS = (k: string) => `
+  select k.ord, 'direct' as kind, gr.id as grant_id, gr.level, null::uuid as team_id, null::text as team_name, null::text as role_key
+    from ${k} join project_grants gr on gr.project_id = k.project_id and gr.org_id = k.org_id and gr.user_id = k.user_id and gr.user_id is not null
+  union all
+  select k.ord, 'team', gr.id, gr.level, tm.team_id, (select t.name from teams t where t.id = tm.team_id), null
+    from ${k}
+    join team_members tm on tm.org_id = k.org_id and tm.user_id = k.user_id
+    join project_grants gr on gr.project_id = k.project_id and gr.team_id = tm.team_id and gr.team_id is not null
+  union all
+  select k.ord, 'builtin_role', gr.id, gr.level, null, null, gr.builtin_role
+    from ${k} join project_grants gr on gr.project_id = k.project_id and gr.builtin_role = k.membership_role and gr.builtin_role is not null
+  union all
+  select k.ord, 'member_role', gr.id, gr.level, null, null, (select r.key from roles r where r.id = mr.role_id)
+    from ${k}
+    join membership_roles mr on mr.org_id = k.org_id and mr.user_id = k.user_id
+    join project_grants gr on gr.project_id = k.project_id and gr.role_id = mr.role_id and gr.role_id is not null
+  union all
+  select k.ord, 'team_role', gr.id, gr.level, tm.team_id, (select t.name from teams t where t.id = tm.team_id),
+         (select r.key from roles r where r.id = tr.role_id)
+    from ${k}
+    join team_members tm on tm.org_id = k.org_id and tm.user_id = k.user_id
+    join team_roles tr on tr.team_id = tm.team_id and tr.org_id = tm.org_id
+    join project_grants gr on gr.project_id = k.project_id and gr.role_id = tr.role_id and gr.role_id is not null`;
+const GRANTS_JSON = `json_agg(json_build_object('kind', x.kind, 'grantId', x.grant_id, 'level', x.level,
+                                   'teamId', x.team_id, 'teamName', x.team_name, 'roleKey', x.role_key)
+                 order by x.kind, x.team_name, x.role_key)`;
+
+/**
+ * The decision query for one pair: `pairs` is a relation (user_id, project_id,
+ * session_id, ord) of one row, and everything else is gathered in the same statement.
+ * Its grants are probed per pair (a lateral join); a batch is set-based instead.
+ */
+const SINGLE_FACTS_SQL = (pairs: string) => `
+with pairs as (${pairs})
+select ${PAIR_COLUMNS},
+       ${SESSION_COLUMNS},
+       coalesce(g.grants, '[]'::json) as grants
+  from ${PAIR_JOINS}
+  ${SESSION_JOIN}
   left join lateral (
-    select json_agg(json_build_object('kind', x.kind, 'grantId', x.grant_id, 'level', x.level,
-                                      'teamId', x.team_id, 'teamName', x.team_name, 'roleKey', x.role_key)
-                    order by x.kind, x.team_name, x.role_key) as grants
-      from (
-        select 'direct' as kind, gr.id as grant_id, gr.level, null::uuid as team_id, null::text as team_name, null::text as role_key
-          from project_grants gr
-         where gr.project_id = p.id and gr.org_id = p.org_id and gr.user_id = c.user_id and gr.user_id is not null
-        union all
-        select 'team', gr.id, gr.level, tm.team_id, (select t.name from teams t where t.id = tm.team_id), null
-          from team_members tm
-          join project_grants gr on gr.project_id = p.id and gr.team_id = tm.team_id and gr.team_id is not null
-         where tm.org_id = p.org_id and tm.user_id = c.user_id
-        union all
-        select 'builtin_role', gr.id, gr.level, null, null, gr.builtin_role
-          from project_grants gr
-         where gr.project_id = p.id and gr.builtin_role = m.role and gr.builtin_role is not null
-        union all
-        select 'member_role', gr.id, gr.level, null, null, (select r.key from roles r where r.id = mr.role_id)
-          from membership_roles mr
-          join project_grants gr on gr.project_id = p.id and gr.role_id = mr.role_id and gr.role_id is not null
-         where mr.org_id = p.org_id and mr.user_id = c.user_id
-        union all
-        select 'team_role', gr.id, gr.level, tm.team_id, (select t.name from teams t where t.id = tm.team_id),
-               (select r.key from roles r where r.id = tr.role_id)
-          from team_members tm
-          join team_roles tr on tr.team_id = tm.team_id and tr.org_id = tm.org_id
-          join project_grants gr on gr.project_id = p.id and gr.role_id = tr.role_id and gr.role_id is not null
-         where tm.org_id = p.org_id and tm.user_id = c.user_id
-      ) x
+    select ${GRANTS_JSON} as grants
+      from (${GRANTS(`(select c.ord, c.user_id, p.id as project_id, p.org_id, m.role as membership_role) k`)}) x
   ) g on true
+ order by c.ord`;
+
+/**
+ * The decision query for many pairs at once. The grants of all pairs are found by
+ * joins over the whole set and grouped by pair: probing them pair by pair (as
+ * `SINGLE_FACTS_SQL` does) ran a five-branch plan per pair, 70 ms of PostgreSQL time
+ * per 1,000 pairs against 47 set-based (EXPLAIN ANALYZE, 10k users, timing off).
+ */
+const BATCH_FACTS_SQL = (pairs: string) => `
+with pairs as (${pairs}),
+c as (select ${PAIR_COLUMNS} from ${PAIR_JOINS}),
+x as (${GRANTS('c k')}),
+g as (select x.ord, ${GRANTS_JSON} as grants from x group by x.ord)
+select c.*,
+       ${SESSION_COLUMNS},
+       coalesce(g.grants, '[]'::json) as grants
+  from c
+  ${SESSION_JOIN}
+  left join g on g.ord = c.ord
  order by c.ord`;
 
 export type AccessPair = { userId: string; projectId: string; sessionId?: string | null };
@@ -111,13 +140,13 @@ export function createAccessQueries(db: Queryable) {
         const [pair] = pairs as [AccessPair];
         const single = await prepared(
           q,
-          FACTS_SQL(`select ?::uuid as user_id, ?::uuid as project_id, ?::uuid as session_id, 1::bigint as ord`),
+          SINGLE_FACTS_SQL(`select ?::uuid as user_id, ?::uuid as project_id, ?::uuid as session_id, 1::bigint as ord`),
           [pair.userId, pair.projectId, pair.sessionId ?? null],
         );
         return single.rows as AccessFactsRow[];
       }
       const result = await q.raw(
-        FACTS_SQL(
+        BATCH_FACTS_SQL(
           `select x.user_id, x.project_id, x.session_id, x.ord
              from unnest(?::uuid[], ?::uuid[], ?::uuid[]) with ordinality as x(user_id, project_id, session_id, ord)`,
         ),
@@ -130,7 +159,7 @@ export function createAccessQueries(db: Queryable) {
     /** Facts for one user against every project of an org (the user's project list), ordered by project name. */
     async factsForUserInOrg(orgId: string, userId: string, sessionId: string | null, q: Queryable = db): Promise<AccessFactsRow[]> {
       const result = await q.raw(
-        FACTS_SQL(
+        BATCH_FACTS_SQL(
           `select ?::uuid as user_id, pr.id as project_id, ?::uuid as session_id,
                   row_number() over (order by lower(pr.name), pr.id) as ord
              from projects pr where pr.org_id = ?`,
