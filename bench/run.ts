@@ -58,7 +58,7 @@ function sizesFor(opts: { quick: boolean; large: boolean; users?: number }): Siz
     // at least three rounds of the 16 connections: 20 batches measured mostly the ramp-down of one round
     accessBatches: quick ? 48 : 100,
     signIns: quick ? 600 : 2_000,
-    growthProbes: quick ? 300 : 500,
+    growthProbes: quick ? 200 : 500,
     // Measured back to back in 250-user chunks, the service's CPU per imported user falls until about
     // 1,250-1,500 users (3.9 -> 1.5 ms) and is flat after: the warm-up import is that long in every mode.
     warm: {
@@ -76,7 +76,7 @@ function sizesFor(opts: { quick: boolean; large: boolean; users?: number }): Siz
       // 2,000 measured ones (--trace-opt), at 8 ms of service CPU per sign-in; after 1,000, 5-6 ms
       signIns: quick ? 600 : 1000,
       // of each kind, interleaved like the measured probes
-      growthProbes: 100,
+      growthProbes: quick ? 60 : 100,
     },
   };
 }
