@@ -9,7 +9,7 @@ import { normaliseBody, operationsOf, rejectUnknownAttributes, withoutNulls, typ
 import { parseFilter, type FilterNode } from './filter-parser.js';
 import { groupResolver } from './filter-sql.js';
 import { ENTRA_GROUP_SCHEMA, GROUP_SCHEMA } from './schema.js';
-import { ifMatchVersions, listResources, matchVersion, outputMeta, preconditionFailed, wantsAttribute, type ListParams, type ScimContext } from './resource-kit.js';
+import { ifMatchVersions, listResources, matchVersion, outputMeta, preconditionFailed, untilWritten, wantsAttribute, type ListParams, type ScimContext } from './resource-kit.js';
 
 /**
  * Groups: each SCIM group is a team of the directory's org owned by the
@@ -249,18 +249,15 @@ export function createGroupHandlers(ctx: ScimContext) {
       if (plan && isUuid(id)) {
         // what Entra and Okta send all day: one statement, checked and audited in SQL
         const group = { directoryId: dir.id, orgId: dir.org_id, id: id.toLowerCase() };
-        for (let attempt = 0; ; attempt++) {
+        const r = await untilWritten(id, async () => {
           const r = await queries.groups.patchMembers(group, { ...plan, versions: ifMatchVersions(ifMatch) }, actor);
           if (!r.found) throw scimError(404, `Resource ${id} not found`);
           if (!r.matched) throw preconditionFailed(r.version);
-          if (r.raced) {
-            if (attempt >= 20) throw scimError(409, `Resource ${id} is being changed by other requests; retry`);
-            continue;
-          }
-          const missing = new Set(r.missing);
-          refuseUnknown(plan.ids.filter((m) => missing.has(m.toLowerCase())));
-          return { version: r.version };
-        }
+          return r.raced ? undefined : r;
+        });
+        const missing = new Set(r.missing);
+        refuseUnknown(plan.ids.filter((m) => missing.has(m.toLowerCase())));
+        return { version: r.version };
       }
       return db.transaction(async (trx) => {
         const before = await requireRow(id, trx, true);

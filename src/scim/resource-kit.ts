@@ -121,6 +121,19 @@ export const preconditionFailed = (version: number) => scimError(412, `Resource 
 
 export const etagOf = (version: number) => `W/"${version}"`;
 
+/**
+ * Version-checked writes: `write` returns undefined when another writer changed the
+ * resource after it was read, and runs again (reading afresh); after 20 lost races the
+ * client gets 409 and retries itself.
+ */
+export async function untilWritten<T>(id: string, write: () => Promise<T | undefined>): Promise<T> {
+  for (let attempt = 0; attempt <= 20; attempt++) {
+    const written = await write();
+    if (written !== undefined) return written;
+  }
+  throw scimError(409, `Resource ${id} is being changed by other requests; retry`);
+}
+
 /** `meta` as scimmy's 'out' pass writes it (for the outputs built without that pass). */
 export const outputMeta = (resourceType: 'User' | 'Group', row: { created_at: Date; updated_at: Date; version: number }, location: string) => ({
   resourceType,

@@ -6,7 +6,7 @@ import type { LinkedAccount, ScimUserLink, ScimUserRow } from '../db/queries/sci
 import { scimError } from './errors.js';
 import { assertMutable, normaliseBody, normaliseUserOperations, operationsOf, rejectUnknownAttributes, withoutNulls, type PatchOperation } from './dialects.js';
 import { userResolver } from './filter-sql.js';
-import { ifMatchVersions, listResources, matchVersion, outputMeta, preconditionFailed, type ScimContext, type ListParams } from './resource-kit.js';
+import { ifMatchVersions, listResources, matchVersion, outputMeta, preconditionFailed, untilWritten, type ScimContext, type ListParams } from './resource-kit.js';
 import { isUuid } from '../http/params.js';
 import { ENTERPRISE_SCHEMA, USER_SCHEMA } from './schema.js';
 
@@ -247,15 +247,13 @@ export function createUserHandlers(ctx: ScimContext) {
    * every update applies to the state it was computed from (If-Match included).
    */
   async function updateRow(id: string, ifMatch: string | undefined, compute: (before: ScimUserRow) => ParsedUser | undefined | Promise<ParsedUser | undefined>): Promise<ScimUserRow> {
-    for (let attempt = 0; ; attempt++) {
+    return untilWritten(id, async () => {
       const { row: before, account } = await readRow(id);
       matchVersion(ifMatch, before.version);
       const parsed = await compute(before);
       if (!parsed) return before;
-      const row = await writeUpdate(before, account, parsed);
-      if (row) return row;
-      if (attempt >= 20) throw scimError(409, `Resource ${id} is being changed by other requests; retry`);
-    }
+      return writeUpdate(before, account, parsed);
+    });
   }
 
   /**
@@ -343,17 +341,14 @@ export function createUserHandlers(ctx: ScimContext) {
       if (active !== undefined) {
         // deactivate/reactivate, what a deprovisioning wave sends: one statement, checked and audited in SQL
         const link = { directoryId: dir.id, orgId: dir.org_id, id: id.toLowerCase() };
-        for (let attempt = 0; ; attempt++) {
+        const r = await untilWritten(id, async () => {
           const r = await queries.users.setActive(link, active, ifMatchVersions(ifMatch), actor);
           if (!r.found) throw scimError(404, `Resource ${id} not found`);
-          if (r.raced) {
-            if (attempt >= 20) throw scimError(409, `Resource ${id} is being changed by other requests; retry`);
-            continue;
-          }
-          if (!r.row) throw preconditionFailed(r.version!);
-          if (r.shared) await queries.users.reconcileMembershipStatus(dir.org_id, r.row.user_id);
-          return { row: r.row, body: format(r.row, attributes) };
-        }
+          if (!r.row && !r.raced) throw preconditionFailed(r.version!);
+          return r.row && { row: r.row, shared: r.shared };
+        });
+        if (r.shared) await queries.users.reconcileMembershipStatus(dir.org_id, r.row.user_id);
+        return { row: r.row, body: format(r.row, attributes) };
       }
       const row = await updateRow(id, ifMatch, async (before) => {
         if (!ops.length) return undefined;

@@ -182,4 +182,3 @@ export function createAccessQueries(db: Queryable) {
   };
 }
 export type AccessQueries = ReturnType<typeof createAccessQueries>;
-

@@ -166,8 +166,8 @@ export function createScimUserQueries(db: Queryable) {
      * Writes the link row (version + 1) if it is still at `before.version`, and in the
      * same statement the membership status (when `active` flips) and the audit event.
      * undefined when another writer got there first (the caller reads again). The
-     * status update only reads other directories' rows, so the statement's snapshot
-     * is the right one.
+     * status update reads other directories' rows from the statement's snapshot;
+     * `shared` says there are some (the caller then runs `reconcileMembershipStatus`).
      */
     async update(before: ScimUserRow, values: ScimUserValues, audit: SqlPart, q: Queryable = db): Promise<{ row: ScimUserRow; shared: boolean } | undefined> {
       const status =
