@@ -124,15 +124,18 @@ export const etagOf = (version: number) => `W/"${version}"`;
 /**
  * Version-checked writes: `write` returns undefined when another writer changed the
  * resource after it was read, and runs again (reading afresh); after 20 lost races the
- * client gets 409 and retries itself.
+ * client gets 409 and retries itself. `underLock`, when given, runs the same write
+ * behind the row's lock and is used from the third attempt on: a write that keeps
+ * losing under a stream of writers then waits its turn instead of running out of tries.
  */
-export async function untilWritten<T>(id: string, write: () => Promise<T | undefined>): Promise<T> {
+export async function untilWritten<T>(id: string, write: () => Promise<T | undefined>, underLock?: () => Promise<T | undefined>): Promise<T> {
   for (let attempt = 0; attempt <= 20; attempt++) {
-    const written = await write();
+    const written = await (underLock && attempt >= LOCK_AFTER_LOST_RACES ? underLock() : write());
     if (written !== undefined) return written;
   }
   throw scimError(409, `Resource ${id} is being changed by other requests; retry`);
 }
+export const LOCK_AFTER_LOST_RACES = 2;
 
 /** `meta` as scimmy's 'out' pass writes it (for the outputs built without that pass). */
 export const outputMeta = (resourceType: 'User' | 'Group', row: { created_at: Date; updated_at: Date; version: number }, location: string) => ({

@@ -341,12 +341,15 @@ export function createUserHandlers(ctx: ScimContext) {
       if (active !== undefined) {
         // deactivate/reactivate, what a deprovisioning wave sends: one statement, checked and audited in SQL
         const link = { directoryId: dir.id, orgId: dir.org_id, id: id.toLowerCase() };
-        const r = await untilWritten(id, async () => {
-          const r = await queries.users.setActive(link, active, ifMatchVersions(ifMatch), actor);
+        const attempt = async (q: Knex | Knex.Transaction) => {
+          const r = await queries.users.setActive(link, active, ifMatchVersions(ifMatch), actor, q);
           if (!r.found) throw scimError(404, `Resource ${id} not found`);
           if (!r.row && !r.raced) throw preconditionFailed(r.version!);
           return r.row && { row: r.row, shared: r.shared };
-        });
+        };
+        // under the lock the statement's snapshot is taken after the wait, so it cannot lose
+        const underLock = () => db.transaction(async (trx) => (await requireRow(id, trx, true), attempt(trx)));
+        const r = await untilWritten(id, () => attempt(db), underLock);
         if (r.shared) await queries.users.reconcileMembershipStatus(dir.org_id, r.row.user_id);
         return { row: r.row, body: format(r.row, attributes) };
       }

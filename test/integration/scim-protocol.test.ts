@@ -296,6 +296,17 @@ for (const backend of testBackends()) {
         assert.equal((await updates(g.body.id)).length, ids.length);
       });
 
+      it('40 parallel member PATCHes of one group all land, each with its own version (lost races run again)', async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 40; i++) ids.push((await d.scim.post('/Users', userBody(`crowd-${i}@example.com`))).body.id);
+        const g = await d.scim.post('/Groups', { schemas: [GROUP], displayName: 'Crowded' });
+        const results = await Promise.all(ids.map((id) => patchGroup(g.body.id, [{ op: 'add', path: 'members', value: [{ value: id }] }])));
+        assert.deepEqual(results.map((r) => r.status), ids.map(() => 204));
+        const got = await d.scim.get(`/Groups/${g.body.id}`);
+        assert.equal(got.body.meta.version, `W/"${ids.length + 1}"`);
+        assert.equal(got.body.members.length, ids.length);
+      });
+
       it('parallel add and remove of one member: the group ends as the later version left it', async () => {
         const u = await d.scim.post('/Users', userBody('add-remove-race@example.com'));
         const path = `members[value eq "${u.body.id}"]`;
@@ -407,6 +418,15 @@ for (const backend of testBackends()) {
           assert.deepEqual([ra.status, rb.status], [200, 200]);
           assert.equal(await status(userId, first.orgId), 'suspended', `round ${round}`);
         }
+      });
+
+      it('40 parallel active PATCHes of one user all answer 200 (lost races run again)', async () => {
+        const u = await d.scim.post('/Users', userBody('active-crowd@example.com'));
+        const results = await Promise.all(Array.from({ length: 40 }, (_, i) => patchUser(u.body.id, [{ op: 'replace', path: 'active', value: i % 2 === 0 }])));
+        assert.deepEqual(results.map((r) => r.status), results.map(() => 200));
+        const row = await scimUserRow(t, u.body.id);
+        assert.equal(row.version, 41);
+        assert.equal(await status(row.user_id), row.active ? 'active' : 'suspended');
       });
 
       it('parallel active PATCHes of one user: each bumps the version once, writes one event, and leaves the membership as the last one set', async () => {

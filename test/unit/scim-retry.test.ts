@@ -22,6 +22,17 @@ describe('untilWritten (version-checked SCIM writes)', () => {
     assert.equal(calls, 21);
   });
 
+  it('from the third attempt on, runs the write behind the row lock when the caller can take one', async () => {
+    const calls: string[] = [];
+    const written = await untilWritten(
+      'g1',
+      async () => void calls.push('optimistic'),
+      async () => (calls.push('locked'), calls.length < 4 ? undefined : 'row'),
+    );
+    assert.equal(written, 'row');
+    assert.deepEqual(calls, ['optimistic', 'optimistic', 'locked', 'locked']);
+  });
+
   it('passes a refusal through at once (404, 412 are not retried)', async () => {
     let calls = 0;
     await assert.rejects(
