@@ -9,7 +9,7 @@ import { normaliseBody, operationsOf, rejectUnknownAttributes, withoutNulls, typ
 import { parseFilter, type FilterNode } from './filter-parser.js';
 import { groupResolver } from './filter-sql.js';
 import { ENTRA_GROUP_SCHEMA, GROUP_SCHEMA } from './schema.js';
-import { ifMatchVersions, listResources, matchVersion, outputMeta, preconditionFailed, untilWritten, wantsAttribute, type ListParams, type ScimContext } from './resource-kit.js';
+import { ifMatchVersions, listResources, matchVersion, outputMeta, preconditionFailed, untilWrittenOrLocked, wantsAttribute, type ListParams, type ScimContext } from './resource-kit.js';
 
 /**
  * Groups: each SCIM group is a team of the directory's org owned by the
@@ -249,15 +249,12 @@ export function createGroupHandlers(ctx: ScimContext) {
       if (plan && isUuid(id)) {
         // what Entra and Okta send all day: one statement, checked and audited in SQL
         const group = { directoryId: dir.id, orgId: dir.org_id, id: id.toLowerCase() };
-        const attempt = async (q: Knex | Knex.Transaction) => {
+        const r = await untilWrittenOrLocked(id, db, (trx) => requireRow(id, trx, true), async (q) => {
           const r = await queries.groups.patchMembers(group, { ...plan, versions: ifMatchVersions(ifMatch) }, actor, q);
           if (!r.found) throw scimError(404, `Resource ${id} not found`);
           if (!r.matched) throw preconditionFailed(r.version);
           return r.raced ? undefined : r;
-        };
-        // under the lock the statement's snapshot is taken after the wait, so it cannot lose
-        const underLock = () => db.transaction(async (trx) => (await requireRow(id, trx, true), attempt(trx)));
-        const r = await untilWritten(id, () => attempt(db), underLock);
+        });
         const missing = new Set(r.missing);
         refuseUnknown(plan.ids.filter((m) => missing.has(m.toLowerCase())));
         return { version: r.version };

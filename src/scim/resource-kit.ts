@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import SCIMMY from 'scimmy';
 import type { Db } from '../db/knex.js';
 import type { ScimDirectoryRow } from '../db/queries/scim-directories.js';
@@ -121,6 +122,8 @@ export const preconditionFailed = (version: number) => scimError(412, `Resource 
 
 export const etagOf = (version: number) => `W/"${version}"`;
 
+const LOCK_AFTER_LOST_RACES = 2;
+
 /**
  * Version-checked writes: `write` returns undefined when another writer changed the
  * resource after it was read, and runs again (reading afresh); after 20 lost races the
@@ -135,7 +138,20 @@ export async function untilWritten<T>(id: string, write: () => Promise<T | undef
   }
   throw scimError(409, `Resource ${id} is being changed by other requests; retry`);
 }
-export const LOCK_AFTER_LOST_RACES = 2;
+
+/**
+ * `untilWritten` for a one-statement write that takes its connection: optimistic on `db`,
+ * then in a transaction that first takes the row's lock (`lock`), so the statement's
+ * snapshot is taken after the wait and it cannot lose again.
+ */
+export function untilWrittenOrLocked<T>(
+  id: string,
+  db: Db,
+  lock: (trx: Knex.Transaction) => Promise<unknown>,
+  write: (q: Db | Knex.Transaction) => Promise<T | undefined>,
+): Promise<T> {
+  return untilWritten(id, () => write(db), () => db.transaction(async (trx) => (await lock(trx), write(trx))));
+}
 
 /** `meta` as scimmy's 'out' pass writes it (for the outputs built without that pass). */
 export const outputMeta = (resourceType: 'User' | 'Group', row: { created_at: Date; updated_at: Date; version: number }, location: string) => ({

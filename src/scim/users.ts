@@ -6,7 +6,7 @@ import type { LinkedAccount, ScimUserLink, ScimUserRow } from '../db/queries/sci
 import { scimError } from './errors.js';
 import { assertMutable, normaliseBody, normaliseUserOperations, operationsOf, rejectUnknownAttributes, withoutNulls, type PatchOperation } from './dialects.js';
 import { userResolver } from './filter-sql.js';
-import { ifMatchVersions, listResources, matchVersion, outputMeta, preconditionFailed, untilWritten, type ScimContext, type ListParams } from './resource-kit.js';
+import { ifMatchVersions, listResources, matchVersion, outputMeta, preconditionFailed, untilWritten, untilWrittenOrLocked, type ScimContext, type ListParams } from './resource-kit.js';
 import { isUuid } from '../http/params.js';
 import { ENTERPRISE_SCHEMA, USER_SCHEMA } from './schema.js';
 
@@ -318,7 +318,8 @@ export function createUserHandlers(ctx: ScimContext) {
           await recordAudit(trx, createEvent(inserted, created));
           return inserted;
         }));
-      // an adopted person may be linked from another directory of the org too
+      // an adopted person may be linked from another directory of the org too (or be being linked
+      // there right now, which this statement's snapshot cannot show): rare, so always reconcile
       if (!fresh) await queries.users.reconcileMembershipStatus(dir.org_id, row.user_id);
       return { row, body: format(row, attributes) };
     },
@@ -341,15 +342,12 @@ export function createUserHandlers(ctx: ScimContext) {
       if (active !== undefined) {
         // deactivate/reactivate, what a deprovisioning wave sends: one statement, checked and audited in SQL
         const link = { directoryId: dir.id, orgId: dir.org_id, id: id.toLowerCase() };
-        const attempt = async (q: Knex | Knex.Transaction) => {
+        const r = await untilWrittenOrLocked(id, db, (trx) => requireRow(id, trx, true), async (q) => {
           const r = await queries.users.setActive(link, active, ifMatchVersions(ifMatch), actor, q);
           if (!r.found) throw scimError(404, `Resource ${id} not found`);
           if (!r.row && !r.raced) throw preconditionFailed(r.version!);
           return r.row && { row: r.row, shared: r.shared };
-        };
-        // under the lock the statement's snapshot is taken after the wait, so it cannot lose
-        const underLock = () => db.transaction(async (trx) => (await requireRow(id, trx, true), attempt(trx)));
-        const r = await untilWritten(id, () => attempt(db), underLock);
+        });
         if (r.shared) await queries.users.reconcileMembershipStatus(dir.org_id, r.row.user_id);
         return { row: r.row, body: format(r.row, attributes) };
       }

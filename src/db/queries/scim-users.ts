@@ -264,13 +264,13 @@ export function createScimUserQueries(db: Queryable) {
     async reconcileMembershipStatus(orgId: string, userId: string): Promise<void> {
       await db.transaction(async (trx) => {
         await trx.raw(`select 1 from memberships where org_id = ? and user_id = ? for update`, [orgId, userId]);
+        // no row when no directory links the person (then it is left alone)
         await trx.raw(
           `update memberships m set status = s.status, updated_at = now()
-             from (select case when exists (select 1 from scim_users o where o.org_id = ? and o.user_id = ? and o.active)
-                               then 'active' else 'suspended' end as status) s
-            where m.org_id = ? and m.user_id = ? and m.role <> 'owner' and m.status <> s.status
-              and exists (select 1 from scim_users o where o.org_id = ? and o.user_id = ?)`,
-          [orgId, userId, orgId, userId, orgId, userId],
+             from (select case when bool_or(o.active) then 'active' else 'suspended' end as status
+                     from scim_users o where o.org_id = ? and o.user_id = ? having count(*) > 0) s
+            where m.org_id = ? and m.user_id = ? and m.role <> 'owner' and m.status <> s.status`,
+          [orgId, userId, orgId, userId],
         );
       });
     },
