@@ -6,6 +6,7 @@ import { createContext } from './context.js';
 import { createDb, migrateLatest, type Db } from './db/knex.js';
 import { createLogger, type Logger } from './logger.js';
 import { settleSecretKey } from './auth/secret-key.js';
+import { createHttpServer } from './http/server.js';
 
 export type RunningService = { server: Server; address: AddressInfo; db: Db; stop(): Promise<void> };
 
@@ -27,7 +28,7 @@ export async function startService(given: Config, logger: Logger = createLogger(
       );
     }
     const app = buildApp(ctx);
-    const server = app.listen(config.port, config.host);
+    const server = createHttpServer(app).listen(config.port, config.host);
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
       server.once('error', reject);
