@@ -4,6 +4,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createContext, type AppContext } from '../../src/context.js';
 import { buildApp } from '../../src/app.js';
 import { createLogger } from '../../src/logger.js';
+import { createHttpServer } from '../../src/http/server.js';
 import { createTestDb, type Backend, type TestDb } from './db.js';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
@@ -14,7 +15,7 @@ export type TestApp = {
   testDb: TestDb;
   ctx: AppContext;
   app: Express;
-  /** supertest bound to the app */
+  /** supertest bound to the app, on the http.Server the service itself builds */
   http: ReturnType<typeof supertest>;
   /** `Authorization` header value of the bootstrap service token */
   adminAuth: string;
@@ -39,7 +40,7 @@ export async function createTestApp(backend: Backend, env: Record<string, string
     testDb,
     ctx,
     app,
-    http: supertest(app),
+    http: supertest(createHttpServer(app)),
     adminAuth: `Bearer ${TEST_ADMIN_TOKEN}`,
     close: () => testDb.destroy(),
   };
