@@ -15,6 +15,9 @@ export function buildApp(ctx: AppContext): express.Express {
   const { config, db, logger } = ctx;
   const app = express();
   app.disable('x-powered-by');
+  // No ETag hashed from every response body (a SHA-1 over each list page): SCIM resources carry their
+  // version as ETag, set by the SCIM router, and If-None-Match against it still answers 304.
+  app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
   const metrics = createMetrics();
 

@@ -222,6 +222,16 @@ for (const backend of testBackends()) {
         assert.equal(cfg.body.bulk.supported, false);
         assert.equal(cfg.body.patch.supported, true);
       });
+      it('If-None-Match on GET: the current version is 304 without a body, an older one gets the resource; lists carry no ETag', async () => {
+        const u = await d.scim.post('/Users', userBody('none-match@example.com'));
+        const url = `${d.base}/Users/${u.body.id}`;
+        const same = await t.http.get(url).set('Authorization', d.auth).set('If-None-Match', 'W/"1"');
+        assert.deepEqual([same.status, same.headers.etag, same.text ?? ''], [304, 'W/"1"', '']);
+        const older = await t.http.get(url).set('Authorization', d.auth).set('If-None-Match', 'W/"0"');
+        assert.deepEqual([older.status, older.headers.etag, older.body.id], [200, 'W/"1"', u.body.id]);
+        const list = await t.http.get(`${d.base}/Users`).set('Authorization', d.auth);
+        assert.deepEqual([list.status, list.headers.etag], [200, undefined]);
+      });
     });
 
     describe('group member PATCHes (the one-statement path)', () => {
