@@ -14,8 +14,12 @@ export type Row = {
   note?: string;
 };
 
+/** app/raw, unrounded: targets are checked against this, never against the printed figure. */
+export const rateRatio = (app: { perSecond: number }, raw: { perSecond: number }): number => app.perSecond / raw.perSecond;
+
+/** Three decimals, so a ratio just under a target never prints as the target itself (0.4957 was shown as 0.50). */
 export function withRatio(row: Omit<Row, 'ratio'>): Row {
-  return row.raw ? { ...row, ratio: Math.round((row.app.perSecond / row.raw.perSecond) * 100) / 100 } : row;
+  return row.raw ? { ...row, ratio: Math.round(rateRatio(row.app, row.raw) * 1000) / 1000 } : row;
 }
 
 /** CPU ms per op: three significant-ish digits (batch decisions cost hundredths of a ms each). */
@@ -55,7 +59,7 @@ export function printTable(rows: Row[]): void {
     r.raw ? String(r.raw.perSecond) : '',
     cpuText(r.raw?.cpu?.postgres),
     cpuText(r.raw?.cpu?.bench),
-    r.ratio !== undefined ? r.ratio.toFixed(2) : '',
+    r.ratio !== undefined ? r.ratio.toFixed(3) : '',
     r.target ?? '',
     r.met === undefined ? '' : r.met ? 'yes' : 'NO',
   ]);

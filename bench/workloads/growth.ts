@@ -98,12 +98,13 @@ export async function runGrowth(ctx: BenchContext, tenant: { directory: Director
   const names = { filter: 'SCIM GET ?filter=userName eq', get: 'SCIM GET /Users/:id', access: 'GET .../access/:userId' } as const;
   for (const kind of KINDS) {
     const [a, b] = [atSmall.byKind[kind], atLarge.byKind[kind]];
-    const ratio = Math.round((b.p50 / Math.max(a.p50, 0.01)) * 100) / 100;
+    const exact = b.p50 / Math.max(a.p50, 0.01);
+    const ratio = Math.round(exact * 1000) / 1000;
     const row: Row = {
       workload: `6 growth ${names[kind]} @${label(large)}`,
       app: b,
       target: `p50 ${label(large)}/${label(small)} < ${GROWTH_TARGET}`,
-      met: ratio < GROWTH_TARGET && atLarge.all.errors === 0,
+      met: exact < GROWTH_TARGET && atLarge.all.errors === 0,
       note: `p50 ${a.p50} ms at ${label(small)} users -> ${b.p50} ms at ${label(large)}: ratio ${ratio}` + cpuRatio(atSmall.all, atLarge.all),
     };
     ctx.rows.push({ workload: `6 growth ${names[kind]} @${label(small)}`, app: a });

@@ -1,4 +1,4 @@
-import { withRatio, type Row } from '../lib/report.js';
+import { rateRatio, withRatio, type Row } from '../lib/report.js';
 import type { Figures } from '../lib/stats.js';
 
 /** The issue's targets, applied row by row. */
@@ -9,7 +9,7 @@ export const P99_TARGET_MS = 50;
 export function rawRateRow(workload: string, app: Figures, raw: Figures | undefined, note?: string): Row {
   if (!raw) return { workload, app, note };
   const row = withRatio({ workload, app, raw, note });
-  return { ...row, target: `app/raw >= ${RATIO_TARGET}`, met: (row.ratio ?? 0) >= RATIO_TARGET && app.errors === 0 };
+  return { ...row, target: `app/raw >= ${RATIO_TARGET}`, met: rateRatio(app, raw) >= RATIO_TARGET && app.errors === 0 };
 }
 
 /** One request kind at the bench concurrency: p99 under 50 ms. */
