@@ -1,7 +1,7 @@
 import express from 'express';
-import helmet from 'helmet';
 import type { AppContext } from './context.js';
 import { requestId } from './http/request-id.js';
+import { securityHeaders } from './http/security-headers.js';
 import { accessLog } from './http/access-log.js';
 import { createMetrics } from './http/metrics.js';
 import { healthRouter } from './http/health.js';
@@ -23,7 +23,7 @@ export function buildApp(ctx: AppContext): express.Express {
 
   app.use(requestId);
   app.use(accessLog(logger));
-  app.use(helmet());
+  app.use(securityHeaders);
   app.use(metrics.middleware);
   // Body parsers live in each router: SCIM and SAML have their own content types, limits and error shapes.
 

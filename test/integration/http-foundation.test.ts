@@ -147,10 +147,33 @@ for (const backend of testBackends()) {
         assert.match(minted.headers['x-request-id']!, /^[0-9a-f-]{36}$/);
       });
 
-      it('sets helmet headers and hides x-powered-by', async () => {
-        const res = await t.http.get('/healthz');
-        assert.equal(res.headers['x-content-type-options'], 'nosniff');
-        assert.equal(res.headers['x-powered-by'], undefined);
+      it('sets the API security headers on answers and errors alike, no document-only ones, and hides x-powered-by', async () => {
+        for (const res of [await t.http.get('/healthz'), await t.http.get('/api/v1/orgs'), await t.http.get('/nowhere')]) {
+          assert.deepEqual(
+            [200, 401, 404].includes(res.status) && {
+              cache: res.headers['cache-control'],
+              csp: res.headers['content-security-policy'],
+              frame: res.headers['x-frame-options'],
+              sniff: res.headers['x-content-type-options'],
+              hsts: res.headers['strict-transport-security'],
+              referrer: res.headers['referrer-policy'],
+              corp: res.headers['cross-origin-resource-policy'],
+            },
+            {
+              cache: 'no-store',
+              csp: "default-src 'none';frame-ancestors 'none'",
+              frame: 'DENY',
+              sniff: 'nosniff',
+              hsts: 'max-age=31536000; includeSubDomains',
+              referrer: 'no-referrer',
+              corp: 'same-origin',
+            },
+            `${res.status} ${JSON.stringify(res.headers)}`,
+          );
+          for (const gone of ['x-powered-by', 'x-xss-protection', 'x-download-options', 'x-dns-prefetch-control', 'x-permitted-cross-domain-policies', 'origin-agent-cluster', 'cross-origin-opener-policy']) {
+            assert.equal(res.headers[gone], undefined, gone);
+          }
+        }
       });
     });
   });
