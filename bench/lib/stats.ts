@@ -49,6 +49,8 @@ export async function runConcurrent(
   concurrency: number,
   task: (i: number) => Promise<void>,
   unitsPerTask = 1,
+  /** also receives every latency (rounds of one workload are combined from these) */
+  sink?: number[],
 ): Promise<Figures> {
   const latencies: number[] = [];
   let errors = 0;
@@ -69,7 +71,25 @@ export async function runConcurrent(
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
   const seconds = (performance.now() - started) / 1000;
+  sink?.push(...latencies);
   return figures(latencies, errors, seconds, total * unitsPerTask);
+}
+
+/**
+ * One side of a workload measured in several rounds, as if it were one phase: units and
+ * seconds add up, percentiles come from every latency, CPU per unit is weighted by units.
+ */
+export function combineRounds(rounds: Figures[], latencies: number[]): Figures {
+  const units = rounds.reduce((n, r) => n + r.count, 0);
+  const seconds = rounds.reduce((n, r) => n + r.seconds, 0);
+  const errors = rounds.reduce((n, r) => n + r.errors, 0);
+  const combined = figures(latencies, errors, seconds, units);
+  const weighted = (pick: (c: CpuPerOp) => number | undefined) => {
+    if (rounds.some((r) => r.cpu === undefined || pick(r.cpu) === undefined)) return undefined;
+    return Math.round((rounds.reduce((n, r) => n + pick(r.cpu!)! * r.count, 0) / Math.max(units, 1)) * 1000) / 1000;
+  };
+  const cpu = rounds[0]?.cpu ? { service: weighted((c) => c.service), postgres: weighted((c) => c.postgres), bench: weighted((c) => c.bench) ?? 0 } : undefined;
+  return cpu ? { ...combined, cpu } : combined;
 }
 
 /**
