@@ -106,7 +106,7 @@ export async function prepared(q: Queryable, sql: string, bindings: readonly Kne
   }
   const client = q.client as unknown as KnexClient;
   const name = client.config.preparedStatements ? statementName(sql) : undefined;
-  const query = { method: 'raw', sql, bindings: [...bindings], ...(name ? { options: { name } } : {}) };
+  const query = { method: 'raw', sql, bindings, ...(name ? { options: { name } } : {}) };
   const connection = await client.acquireConnection();
   try {
     await client.query(connection, query);
