@@ -19,7 +19,7 @@ export function buildApp(ctx: AppContext): express.Express {
   // version as ETag, set by the SCIM router, and If-None-Match against it still answers 304.
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
-  const metrics = createMetrics();
+  const metrics = createMetrics({ accessSingleDecisions: ctx.services.access.singleDecisionCounts });
 
   app.use(requestId);
   app.use(accessLog(logger));

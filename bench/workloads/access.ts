@@ -1,5 +1,5 @@
 import { createAccessQueries, type AccessPair } from '../../src/db/queries/access.js';
-import { expectStatus } from '../lib/http.js';
+import { expectStatus, request } from '../lib/http.js';
 import { combineRounds, prng, runConcurrent, type Figures } from '../lib/stats.js';
 import { admin, phase, warmup, type BenchContext, type Directory } from './context.js';
 import { accessSubjects, seedAccessStructure, seedAccessUsers, type AccessShape } from './access-seed.js';
@@ -23,6 +23,13 @@ const BATCH = 1000;
  * 6,300 decisions/s from run to run while the app's stayed within 2,300-3,400, and the ratio with it.
  */
 const SINGLE_ROUNDS = 4;
+
+/** The service's counters of single decisions and the statements that answered them (/metrics). */
+async function singleDecisionCounters(ctx: BenchContext): Promise<{ decisions: number; statements: number }> {
+  const { text } = expectStatus(await request(ctx.engine.base, 'GET', '/metrics'), [200], 'metrics');
+  const read = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { decisions: read('access_single_decisions_total'), statements: read('access_single_decision_statements_total') };
+}
 
 export function samplePairs(subjects: { users: string[]; externals: string[]; projects: string[] }, count: number, seed: number): AccessPair[] {
   const rnd = prng(seed);
@@ -109,11 +116,17 @@ export async function runAccess(ctx: BenchContext, tenant: { directory: Director
   const size = Math.ceil(singles.length / rounds);
   const app = { rounds: [] as Figures[], ms: [] as number[] };
   const raw = { rounds: [] as Figures[], ms: [] as number[] };
+  // single decisions arriving in the same turn of the service's event loop share a statement
+  const shared = { decisions: 0, statements: 0 };
   await warmup(ctx, S, 'app', 'decisions', () => appSingles(warmSingles));
   for (let r = 0; r < rounds; r++) {
     const part = singles.slice(r * size, (r + 1) * size);
     const label = rounds > 1 ? `${S} (round ${r + 1}/${rounds})` : S;
+    const before = await singleDecisionCounters(ctx);
     app.rounds.push(await phase(ctx, label, 'app', decisions, () => appSingles(part, levels, app.ms)));
+    const after = await singleDecisionCounters(ctx);
+    shared.decisions += after.decisions - before.decisions;
+    shared.statements += after.statements - before.statements;
     raw.rounds.push(
       await ctx.engine.withSql(async (sql) => {
         const side = rawSide(createAccessQueries(sql.knex));
@@ -131,7 +144,9 @@ export async function runAccess(ctx: BenchContext, tenant: { directory: Director
   });
 
   const mix = [...levels.entries()].map(([k, v]) => `${k} ${Math.round((v / singles.length) * 100)}%`).join(', ');
-  ctx.rows.push(rawRateRow('4 access GET .../access/:userId: decisions/s', combineRounds(app.rounds, app.ms), combineRounds(raw.rounds, raw.ms), `levels: ${mix}`));
+  ctx.rows.push(rawRateRow('4 access GET .../access/:userId: decisions/s', combineRounds(app.rounds, app.ms), combineRounds(raw.rounds, raw.ms),
+    `levels: ${mix}; the service answered ${shared.decisions} measured decisions with ${shared.statements} statements ` +
+      `(${(shared.decisions / shared.statements).toFixed(2)} per statement: decisions asked together share one; raw runs one per decision)`));
   ctx.rows.push(rawRateRow(`4 access POST /access/check x${BATCH}: decisions/s`, appBatch, rawBatch));
   ctx.rows.push({
     workload: `4 access batch: decisions/s floor`,

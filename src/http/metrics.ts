@@ -1,8 +1,11 @@
 import type { RequestHandler, Request } from 'express';
 import client from 'prom-client';
 
+/** Counts kept by a service, read when /metrics is scraped. */
+export type MetricSources = { accessSingleDecisions?: () => { decisions: number; queries: number } };
+
 /** One registry per app instance, so tests can build many apps in one process. */
-export function createMetrics() {
+export function createMetrics(sources: MetricSources = {}) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   const requests = new client.Counter({
@@ -19,6 +22,13 @@ export function createMetrics() {
     registers: [registry],
   });
 
+  const singles = sources.accessSingleDecisions;
+  if (singles) {
+    // decisions / statements = how many single decisions shared a statement on average
+    countedFrom(registry, 'access_single_decisions_total', 'Single access decisions answered', () => singles().decisions);
+    countedFrom(registry, 'access_single_decision_statements_total', 'SQL statements that answered single access decisions', () => singles().queries);
+  }
+
   const middleware: RequestHandler = (req, res, next) => {
     const stop = duration.startTimer();
     res.on('finish', () => {
@@ -29,6 +39,19 @@ export function createMetrics() {
     next();
   };
   return { registry, middleware };
+}
+
+/** A counter whose value is read from elsewhere at scrape time. */
+function countedFrom(registry: client.Registry, name: string, help: string, read: () => number): void {
+  new client.Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
 }
 
 /** The matched route template (`/api/v1/orgs/:orgId`), never the raw path, so label cardinality stays bounded. */

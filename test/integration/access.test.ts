@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { testBackends } from '../helpers/db.js';
+import { MAX_PROBED_PAIRS } from '../../src/db/queries/access.js';
 import { addMember, insertOrg, insertUser, memberWithSession, sessionAuth } from '../helpers/fixtures.js';
 import {
   addTeamMember,
@@ -355,18 +356,32 @@ for (const backend of testBackends()) {
         .query(sessionId ? { sessionId } : {})
         .set('Authorization', t.adminAuth);
 
+    /**
+     * Batches run other statements: up to MAX_PROBED_PAIRS pairs are probed pair by pair
+     * (as single decisions asked together are), more are joined set-based. Same answer.
+     */
+    async function assertBatchesAgree(q: { projectId: string; userId: string; sessionId?: string }, single: { level: string; reasons: Reason[] }) {
+      const check = { userId: q.userId, projectId: q.projectId, ...(q.sessionId ? { sessionId: q.sessionId } : {}) };
+      for (const size of [2, MAX_PROBED_PAIRS + 1]) {
+        const batch = await t.http
+          .post('/api/v1/access/check')
+          .set('Authorization', t.adminAuth)
+          .send({ checks: Array.from({ length: size }, () => check) })
+          .expect(200);
+        assert.equal(batch.body.results.length, size);
+        for (const r of batch.body.results as { level: string; reasons: Reason[] }[]) {
+          assert.deepEqual([r.level, r.reasons], [single.level, single.reasons], `batch of ${size}`);
+        }
+      }
+    }
+
     for (const c of cases) {
       it(`rule: ${c.name}`, async () => {
         const q = await c.arrange(t);
         const res = await ask(q.orgId, q.projectId, q.userId, q.sessionId).expect(200);
         assert.equal(res.body.level, c.level);
         assert.deepEqual(summarize(res.body.reasons), [...c.reasons].sort());
-        // a batch runs another statement (arrays of pairs; one pair is prepared with scalars): the same answer
-        const check = { userId: q.userId, projectId: q.projectId, ...(q.sessionId ? { sessionId: q.sessionId } : {}) };
-        const batch = await t.http.post('/api/v1/access/check').set('Authorization', t.adminAuth).send({ checks: [check, check] }).expect(200);
-        for (const r of batch.body.results as { level: string; reasons: Reason[] }[]) {
-          assert.deepEqual([r.level, r.reasons], [res.body.level, res.body.reasons]);
-        }
+        await assertBatchesAgree(q, res.body);
       });
     }
 
@@ -394,6 +409,7 @@ for (const backend of testBackends()) {
         const res = await ask(org.id, p.id, u.id, sessionId).expect(200);
         assert.equal(res.body.level, c.level);
         assert.deepEqual(summarize(res.body.reasons), [...c.reasons].sort());
+        await assertBatchesAgree({ projectId: p.id, userId: u.id, sessionId }, res.body);
       });
     }
 
@@ -510,6 +526,104 @@ for (const backend of testBackends()) {
         .send({ checks: checks.slice(0, 1) })
         .expect(403);
       assert.equal(forbidden.body.error.code, 'auth.service_token_required');
+    });
+
+    it('single decisions asked together share one statement; each gets its own answer; /metrics counts both', async () => {
+      const { org, u, p } = await world(t, { visibility: 'internal' });
+      await insertGrant(t, org.id, p.id, { user_id: u.id }, 'write');
+      const admin = await insertUser(t);
+      await addMember(t, org.id, admin.id, 'admin');
+      const stranger = await insertUser(t);
+      const otherOwner = await insertUser(t);
+      const otherOrg = await insertOrg(t, { ownerId: otherOwner.id });
+      const otherProject = await insertProject(t, otherOrg.id);
+      const revoked = await insertSession(t, admin.id, ['pwd'], { revoked: true });
+      const pairs = [
+        { userId: u.id, projectId: p.id },
+        { userId: admin.id, projectId: p.id },
+        { userId: stranger.id, projectId: p.id },
+        { userId: u.id, projectId: randomUUID() },
+        { userId: otherOwner.id, projectId: otherProject.id },
+        { userId: admin.id, projectId: p.id, sessionId: revoked.id },
+      ];
+      const { access } = t.ctx.services;
+      const alone: Awaited<ReturnType<typeof access.decide>>[] = [];
+      for (const pair of pairs) alone.push(await access.decide(pair));
+      assert.deepEqual(
+        alone.map((d) => d && [d.orgId, d.level]),
+        [[org.id, 'write'], [org.id, 'admin'], [org.id, 'none'], undefined, [otherOrg.id, 'admin'], [org.id, 'none']],
+      );
+
+      const statements: string[] = [];
+      const onQuery = (q: { sql: string }) => statements.push(q.sql);
+      t.testDb.db.on('query', onQuery);
+      const before = access.singleDecisionCounts();
+      try {
+        assert.deepEqual(await Promise.all(pairs.map((pair) => access.decide(pair))), alone);
+        assert.equal(statements.length, 1, statements.join('\n'));
+        assert.deepEqual(access.singleDecisionCounts(), { decisions: before.decisions + pairs.length, queries: before.queries + 1 });
+        // more than MAX_PROBED_PAIRS at once: a statement per MAX_PROBED_PAIRS
+        statements.length = 0;
+        const many = Array.from({ length: MAX_PROBED_PAIRS + 8 }, (_, i) => pairs[i % pairs.length]!);
+        const answers = await Promise.all(many.map((pair) => access.decide(pair)));
+        answers.forEach((a, i) => assert.deepEqual(a, alone[i % pairs.length]));
+        assert.equal(statements.length, 2);
+        // asked from separate callbacks of one turn of the loop, as requests read from separate sockets
+        // are (immediates queued together run in one check phase, microtasks drained after each)
+        statements.length = 0;
+        const fromCallbacks = await Promise.all(
+          pairs.map((pair) => new Promise((resolve, reject) => setImmediate(() => access.decide(pair).then(resolve, reject)))),
+        );
+        assert.deepEqual(fromCallbacks, alone);
+        assert.equal(statements.length, 1, statements.join('\n'));
+      } finally {
+        t.testDb.db.removeListener('query', onQuery);
+      }
+      const metrics = (await t.http.get('/metrics').expect(200)).text;
+      const counter = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
+      const now = access.singleDecisionCounts();
+      assert.equal(counter('access_single_decisions_total'), now.decisions);
+      assert.equal(counter('access_single_decision_statements_total'), now.queries);
+
+      // over HTTP, asked at once: every request its own answer, other orgs' projects still 404
+      const answers = await Promise.all(
+        [...pairs, { userId: u.id, projectId: otherProject.id }].map((pair, i) =>
+          ask(i === 4 ? otherOrg.id : org.id, pair.projectId, pair.userId, pair.sessionId).then((r) => [r.status, r.body.level]),
+        ),
+      );
+      assert.deepEqual(answers, [
+        [200, 'write'],
+        [200, 'admin'],
+        [200, 'none'],
+        [404, undefined],
+        [200, 'admin'],
+        [200, 'none'],
+        [404, undefined],
+      ]);
+    });
+
+    it('a statement shared by single decisions that fails fails each of them, and the next ones are answered; a malformed id fails only its caller', async () => {
+      const { org, u, p } = await world(t);
+      await insertGrant(t, org.id, p.id, { user_id: u.id }, 'read');
+      const other = await insertUser(t);
+      const { access } = t.ctx.services;
+      const pairs = [
+        { userId: u.id, projectId: p.id },
+        { userId: other.id, projectId: p.id },
+      ];
+      await t.testDb.db.raw('alter table user_totp rename to user_totp_away');
+      try {
+        const settled = await Promise.allSettled(pairs.map((pair) => access.decide(pair)));
+        assert.deepEqual(settled.map((r) => r.status), ['rejected', 'rejected']);
+      } finally {
+        await t.testDb.db.raw('alter table user_totp_away rename to user_totp');
+      }
+      assert.deepEqual((await Promise.all(pairs.map((pair) => access.decide(pair)))).map((d) => d?.level), ['read', 'none']);
+
+      const [bad, good] = await Promise.allSettled([access.decide({ userId: 'nope', projectId: p.id }), access.decide(pairs[0]!)]);
+      assert.equal(bad.status, 'rejected');
+      assert.match(String((bad as PromiseRejectedResult).reason), /must be UUIDs/);
+      assert.equal(good.status === 'fulfilled' && good.value?.level, 'read');
     });
 
     it('one decision is one SQL statement; a batch of 1000 too (planned with index costs in a transaction of its own)', async () => {
