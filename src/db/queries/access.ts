@@ -146,6 +146,24 @@ async function withIndexCosts<T>(q: Queryable, run: (q: Queryable) => Promise<T>
 /** Up to this many pairs are probed pair by pair in one prepared statement; more go set-based. */
 export const MAX_PROBED_PAIRS = 32;
 
+/**
+ * A few pairs (one, or single decisions asked together), each probed on its own (a lateral
+ * join), as a prepared statement: planning took four times as long as running it. Typed
+ * scalars, not arrays, so PostgreSQL keeps a plan for that many pairs; counts are rounded up
+ * to a power of two with empty pairs (they match no row), so a connection plans 6 statements,
+ * not 32. The texts are built once: a hot statement's text is hashed to find its name.
+ */
+const probedTexts = new Map<number, string>();
+function probedFactsSql(slots: number): string {
+  let sql = probedTexts.get(slots);
+  if (!sql) {
+    const rows = Array.from({ length: slots }, (_, i) => `select ?::uuid as user_id, ?::uuid as project_id, ?::uuid as session_id, ${i + 1}::bigint as ord`);
+    sql = SINGLE_FACTS_SQL(rows.join(' union all '));
+    probedTexts.set(slots, sql);
+  }
+  return sql;
+}
+
 export type AccessPair = { userId: string; projectId: string; sessionId?: string | null };
 
 export function createAccessQueries(db: Queryable) {
@@ -154,19 +172,10 @@ export function createAccessQueries(db: Queryable) {
     async factsForPairs(pairs: readonly AccessPair[], q: Queryable = db): Promise<AccessFactsRow[]> {
       if (pairs.length === 0) return [];
       if (pairs.length <= MAX_PROBED_PAIRS) {
-        // A few pairs (one, or single decisions asked together): each pair is probed on its own
-        // (a lateral join) in a prepared statement, since planning took four times as long as
-        // running it. Typed scalars, not arrays, so PostgreSQL keeps a plan for that many pairs;
-        // the count is rounded up to a power of two with empty pairs (they match no row), so each
-        // connection plans 6 statements instead of 32.
         const slots = 2 ** Math.ceil(Math.log2(pairs.length));
-        const rows = Array.from({ length: slots }, (_, i) => `(?::uuid, ?::uuid, ?::uuid, ${i + 1}::bigint)`).join(', ');
-        const bindings = Array.from({ length: slots }, (_, i) => pairs[i]).flatMap((p) => [p?.userId ?? null, p?.projectId ?? null, p?.sessionId ?? null]);
-        const probed = await prepared(
-          q,
-          SINGLE_FACTS_SQL(`select * from (values ${rows}) as v(user_id, project_id, session_id, ord)`),
-          bindings,
-        );
+        const bindings: (string | null)[] = [];
+        for (let i = 0; i < slots; i++) bindings.push(pairs[i]?.userId ?? null, pairs[i]?.projectId ?? null, pairs[i]?.sessionId ?? null);
+        const probed = await prepared(q, probedFactsSql(slots), bindings);
         return (probed.rows as AccessFactsRow[]).slice(0, pairs.length);
       }
       const sql = BATCH_FACTS_SQL(
