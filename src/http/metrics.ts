@@ -2,7 +2,7 @@ import type { RequestHandler, Request } from 'express';
 import client from 'prom-client';
 
 /** Counts kept by a service, read when /metrics is scraped. */
-export type MetricSources = { accessSingleDecisions?: () => { decisions: number; queries: number } };
+export type MetricSources = { accessSingleDecisions?: () => { decisions: number; statements: number } };
 
 /** One registry per app instance, so tests can build many apps in one process. */
 export function createMetrics(sources: MetricSources = {}) {
@@ -26,7 +26,7 @@ export function createMetrics(sources: MetricSources = {}) {
   if (singles) {
     // decisions / statements = how many single decisions shared a statement on average
     countedFrom(registry, 'access_single_decisions_total', 'Single access decisions answered', () => singles().decisions);
-    countedFrom(registry, 'access_single_decision_statements_total', 'SQL statements that answered single access decisions', () => singles().queries);
+    countedFrom(registry, 'access_single_decision_statements_total', 'SQL statements that answered single access decisions', () => singles().statements);
   }
 
   const middleware: RequestHandler = (req, res, next) => {

@@ -96,14 +96,14 @@ export function decideAccess(f: AccessFactsRow, now = Date.now()): AccessDecisio
 
 export function createAccessService(deps: CoreDeps) {
   const queries = createAccessQueries(deps.db);
-  const counts = { decisions: 0, queries: 0 };
+  const counts = { decisions: 0, statements: 0 };
   // Single decisions asked in the same turn of the event loop share one statement, sent when
   // the turn ends (setImmediate), up to MAX_PROBED_PAIRS at a time: under load, requests that
   // arrived together cost the database one statement; a decision asked alone waits for nothing
   // but the end of its own turn. `cache: false`: no answer is reused, each one reads the database.
   const askedTogether = new DataLoader<AccessPair, AccessFactsRow>(
     async (pairs) => {
-      counts.queries++;
+      counts.statements++;
       counts.decisions += pairs.length;
       return queries.factsForPairs(pairs);
     },

@@ -561,7 +561,7 @@ for (const backend of testBackends()) {
       try {
         assert.deepEqual(await Promise.all(pairs.map((pair) => access.decide(pair))), alone);
         assert.equal(statements.length, 1, statements.join('\n'));
-        assert.deepEqual(access.singleDecisionCounts(), { decisions: before.decisions + pairs.length, queries: before.queries + 1 });
+        assert.deepEqual(access.singleDecisionCounts(), { decisions: before.decisions + pairs.length, statements: before.statements + 1 });
         // more than MAX_PROBED_PAIRS at once: a statement per MAX_PROBED_PAIRS
         statements.length = 0;
         const many = Array.from({ length: MAX_PROBED_PAIRS + 8 }, (_, i) => pairs[i % pairs.length]!);
@@ -583,7 +583,7 @@ for (const backend of testBackends()) {
       const counter = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
       const now = access.singleDecisionCounts();
       assert.equal(counter('access_single_decisions_total'), now.decisions);
-      assert.equal(counter('access_single_decision_statements_total'), now.queries);
+      assert.equal(counter('access_single_decision_statements_total'), now.statements);
 
       // over HTTP, asked at once: every request its own answer, other orgs' projects still 404
       const answers = await Promise.all(
