@@ -144,9 +144,12 @@ export async function runAccess(ctx: BenchContext, tenant: { directory: Director
   });
 
   const mix = [...levels.entries()].map(([k, v]) => `${k} ${Math.round((v / singles.length) * 100)}%`).join(', ');
-  ctx.rows.push(rawRateRow('4 access GET .../access/:userId: decisions/s', combineRounds(app.rounds, app.ms), combineRounds(raw.rounds, raw.ms),
-    `levels: ${mix}; the service answered ${shared.decisions} measured decisions with ${shared.statements} statements ` +
-      `(${(shared.decisions / shared.statements).toFixed(2)} per statement: decisions asked together share one; raw runs one per decision)`));
+  const sharing =
+    `the service answered ${shared.decisions} measured decisions with ${shared.statements} statements ` +
+    `(${(shared.decisions / shared.statements).toFixed(2)} per statement: decisions asked together share one; raw runs one per decision)`;
+  ctx.rows.push(
+    rawRateRow('4 access GET .../access/:userId: decisions/s', combineRounds(app.rounds, app.ms), combineRounds(raw.rounds, raw.ms), `levels: ${mix}; ${sharing}`),
+  );
   ctx.rows.push(rawRateRow(`4 access POST /access/check x${BATCH}: decisions/s`, appBatch, rawBatch));
   ctx.rows.push({
     workload: `4 access batch: decisions/s floor`,

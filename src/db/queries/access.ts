@@ -168,7 +168,7 @@ export type AccessPair = { userId: string; projectId: string; sessionId?: string
 
 export function createAccessQueries(db: Queryable) {
   return {
-    /** Facts for any number of pairs in one statement, in input order (arrays are unnested with ordinality). */
+    /** Facts for any number of pairs in one statement, in input order: up to MAX_PROBED_PAIRS probed pair by pair, more set-based. */
     async factsForPairs(pairs: readonly AccessPair[], q: Queryable = db): Promise<AccessFactsRow[]> {
       if (pairs.length === 0) return [];
       if (pairs.length <= MAX_PROBED_PAIRS) {
