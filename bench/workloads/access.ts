@@ -5,6 +5,7 @@ import { admin, phase, warmup, type BenchContext, type Directory } from './conte
 import { accessSubjects, seedAccessStructure, seedAccessUsers, type AccessShape } from './access-seed.js';
 import { analyze } from './seed.js';
 import { rawRateRow } from './targets.js';
+import { withRatio } from '../lib/report.js';
 
 /**
  * Workload 4, access decisions on an org of 10,000 users, 200 teams, 1,000 projects
@@ -23,6 +24,8 @@ const BATCH = 1000;
  * 6,300 decisions/s from run to run while the app's stayed within 2,300-3,400, and the ratio with it.
  */
 const SINGLE_ROUNDS = 4;
+/** Single decisions also measured at concurrency 1 (no sharing possible), app then raw. */
+const ONE_AT_A_TIME = 1000;
 
 /** The service's counters of single decisions and the statements that answered them (/metrics). */
 async function singleDecisionCounters(ctx: BenchContext): Promise<{ decisions: number; statements: number }> {
@@ -63,10 +66,10 @@ export async function runAccess(ctx: BenchContext, tenant: { directory: Director
       `${batches.length} batches of ${BATCH} at concurrency ${ctx.concurrency} (each after ${warmSingles.length} / ${warmBatches.length} unmeasured)`,
   );
   const levels = new Map<string, number>();
-  const appSingles = (pairs: AccessPair[], count?: Map<string, number>, sink?: number[]) =>
+  const appSingles = (pairs: AccessPair[], count?: Map<string, number>, sink?: number[], concurrency = ctx.concurrency) =>
     runConcurrent(
       pairs.length,
-      ctx.concurrency,
+      concurrency,
       async (i) => {
         const { userId, projectId } = pairs[i]!;
         const res = expectStatus(await admin(ctx, 'GET', `/orgs/${dir.orgId}/projects/${projectId}/access/${userId}`), [200], 'access');
@@ -87,10 +90,10 @@ export async function runAccess(ctx: BenchContext, tenant: { directory: Director
       BATCH,
     );
   const rawSide = (queries: ReturnType<typeof createAccessQueries>) => ({
-    singles: (pairs: AccessPair[], sink?: number[]) =>
+    singles: (pairs: AccessPair[], sink?: number[], concurrency = ctx.concurrency) =>
       runConcurrent(
         pairs.length,
-        ctx.concurrency,
+        concurrency,
         async (i) => {
           const [facts] = await queries.factsForPairs([pairs[i]!]);
           if (!facts?.org_id) throw new Error('no facts');
@@ -135,6 +138,13 @@ export async function runAccess(ctx: BenchContext, tenant: { directory: Director
       }),
     );
   }
+  // One at a time there is nothing to share: each decision is its own statement on both sides.
+  // Reported without a target, to show what a decision costs when it cannot share.
+  const alone = singles.slice(0, Math.min(ONE_AT_A_TIME, singles.length));
+  const S1 = `${S} one at a time`;
+  const appAlone = await phase(ctx, S1, 'app', decisions, () => appSingles(alone, undefined, undefined, 1));
+  const rawAlone = await ctx.engine.withSql((sql) => phase(ctx, S1, 'raw', decisions, () => rawSide(createAccessQueries(sql.knex)).singles(alone, undefined, 1)));
+
   await warmup(ctx, B, 'app', 'decisions', () => appBatches(warmBatches));
   const appBatch = await phase(ctx, B, 'app', decisions, () => appBatches(batches));
   const rawBatch = await ctx.engine.withSql(async (sql) => {
@@ -150,6 +160,7 @@ export async function runAccess(ctx: BenchContext, tenant: { directory: Director
   ctx.rows.push(
     rawRateRow('4 access GET .../access/:userId: decisions/s', combineRounds(app.rounds, app.ms), combineRounds(raw.rounds, raw.ms), `levels: ${mix}; ${sharing}`),
   );
+  ctx.rows.push(withRatio({ workload: '4 access GET, one at a time: decisions/s', app: appAlone, raw: rawAlone, note: 'concurrency 1: no two decisions share a statement' }));
   ctx.rows.push(rawRateRow(`4 access POST /access/check x${BATCH}: decisions/s`, appBatch, rawBatch));
   ctx.rows.push({
     workload: `4 access batch: decisions/s floor`,
