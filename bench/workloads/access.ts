@@ -66,7 +66,8 @@ export async function runAccess(ctx: BenchContext, tenant: { directory: Director
       `${batches.length} batches of ${BATCH} at concurrency ${ctx.concurrency} (each after ${warmSingles.length} / ${warmBatches.length} unmeasured)`,
   );
   const levels = new Map<string, number>();
-  const appSingles = (pairs: AccessPair[], count?: Map<string, number>, sink?: number[], concurrency = ctx.concurrency) =>
+  type SinglesOptions = { levels?: Map<string, number>; sink?: number[]; concurrency?: number };
+  const appSingles = (pairs: AccessPair[], { levels: count, sink, concurrency = ctx.concurrency }: SinglesOptions = {}) =>
     runConcurrent(
       pairs.length,
       concurrency,
@@ -90,7 +91,7 @@ export async function runAccess(ctx: BenchContext, tenant: { directory: Director
       BATCH,
     );
   const rawSide = (queries: ReturnType<typeof createAccessQueries>) => ({
-    singles: (pairs: AccessPair[], sink?: number[], concurrency = ctx.concurrency) =>
+    singles: (pairs: AccessPair[], { sink, concurrency = ctx.concurrency }: SinglesOptions = {}) =>
       runConcurrent(
         pairs.length,
         concurrency,
@@ -126,7 +127,7 @@ export async function runAccess(ctx: BenchContext, tenant: { directory: Director
     const part = singles.slice(r * size, (r + 1) * size);
     const label = rounds > 1 ? `${S} (round ${r + 1}/${rounds})` : S;
     const before = await singleDecisionCounters(ctx);
-    app.rounds.push(await phase(ctx, label, 'app', decisions, () => appSingles(part, levels, app.ms)));
+    app.rounds.push(await phase(ctx, label, 'app', decisions, () => appSingles(part, { levels, sink: app.ms })));
     const after = await singleDecisionCounters(ctx);
     shared.decisions += after.decisions - before.decisions;
     shared.statements += after.statements - before.statements;
@@ -134,7 +135,7 @@ export async function runAccess(ctx: BenchContext, tenant: { directory: Director
       await ctx.engine.withSql(async (sql) => {
         const side = rawSide(createAccessQueries(sql.knex));
         if (r === 0) await warmup(ctx, S, 'raw', 'decisions', () => side.singles(warmSingles));
-        return phase(ctx, label, 'raw', decisions, () => side.singles(part, raw.ms));
+        return phase(ctx, label, 'raw', decisions, () => side.singles(part, { sink: raw.ms }));
       }),
     );
   }
@@ -142,15 +143,16 @@ export async function runAccess(ctx: BenchContext, tenant: { directory: Director
   // Reported without a target, to show what a decision costs when it cannot share.
   const alone = singles.slice(0, Math.min(ONE_AT_A_TIME, singles.length));
   const S1 = `${S} one at a time`;
-  const appAlone = await phase(ctx, S1, 'app', decisions, () => appSingles(alone, undefined, undefined, 1));
-  const rawAlone = await ctx.engine.withSql((sql) => phase(ctx, S1, 'raw', decisions, () => rawSide(createAccessQueries(sql.knex)).singles(alone, undefined, 1)));
+  const appAlone = await phase(ctx, S1, 'app', decisions, () => appSingles(alone, { concurrency: 1 }));
 
   await warmup(ctx, B, 'app', 'decisions', () => appBatches(warmBatches));
   const appBatch = await phase(ctx, B, 'app', decisions, () => appBatches(batches));
-  const rawBatch = await ctx.engine.withSql(async (sql) => {
+  // both raw sides in one `withSql` (on PGlite each one stops and restarts the service)
+  const { rawAlone, rawBatch } = await ctx.engine.withSql(async (sql) => {
     const side = rawSide(createAccessQueries(sql.knex));
+    const rawAlone = await phase(ctx, S1, 'raw', decisions, () => side.singles(alone, { concurrency: 1 }));
     await warmup(ctx, B, 'raw', 'decisions', () => side.batches(warmBatches));
-    return phase(ctx, B, 'raw', decisions, () => side.batches(batches));
+    return { rawAlone, rawBatch: await phase(ctx, B, 'raw', decisions, () => side.batches(batches)) };
   });
 
   const mix = [...levels.entries()].map(([k, v]) => `${k} ${Math.round((v / singles.length) * 100)}%`).join(', ');
